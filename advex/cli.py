@@ -1,0 +1,237 @@
+"""The ``advex`` command line: ``envs``, ``collect``, ``fit``, ``eval``, ``compare``.
+
+Each subcommand is a thin shell over library calls; errors the user can fix (unknown task,
+bad file, bad numbers) are printed as one line ``advex: error: ...`` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_envs(args: argparse.Namespace) -> None:
+    from advex.envs import task_table
+
+    rows = task_table()
+    print(f"{'task':<26} {'obs':>4} {'act':>4} {'T':>5}  description")
+    for r in rows:
+        print(
+            f"{r['name']:<26} {r['obs_dim']:>4} {r['act_dim']:>4} "
+            f"{r['max_episode_steps']:>5}  {r['description']}"
+        )
+
+
+def _cmd_collect(args: argparse.Namespace) -> None:
+    from advex.exploration.collect import collect
+
+    buffer = collect(
+        args.task,
+        n_steps=args.steps,
+        seed=args.seed,
+        n_envs=args.n_envs,
+        vectorization=args.vectorization,
+        progress=not args.quiet,
+    )
+    path = buffer.save(args.out)
+    episodes = len(set(buffer.episode_id.tolist()))
+    print(f"wrote {len(buffer)} transitions ({episodes} episodes) of {args.task} to {path}")
+
+
+def _coverage_for(task: str, seed: int, quiet: bool):  # type: ignore[no-untyped-def]
+    from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
+
+    return load_or_build_coverage(task, seed, CoverageConfig(), progress=not quiet)
+
+
+def _print_metrics(title: str, metrics: dict[str, float]) -> None:
+    print(title)
+    for name, value in metrics.items():
+        print(f"  {name:<16} {value:.6g}")
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from advex.analysis.metrics import evaluate_model
+    from advex.exploration.buffer import ReplayBuffer
+    from advex.models import TrainConfig, make_model
+
+    buffer = ReplayBuffer.load(args.buffer)
+    task = args.task or buffer.meta.get("task")
+    if task is None:
+        raise ValueError(f"{args.buffer} does not record its task; pass --task")
+    model = make_model(args.model, buffer.obs_dim, buffer.act_dim)
+    history = model.fit(
+        buffer, TrainConfig(max_epochs=args.epochs), seed=args.seed, progress=not args.quiet
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.out)
+    print(
+        f"trained {args.model} on {len(buffer)} transitions of {task}: "
+        f"{history.epochs} epochs, best val loss {min(history.val_loss):.4g}; saved {args.out}"
+    )
+    metrics = evaluate_model(model, _coverage_for(task, args.coverage_seed, args.quiet))
+    _print_metrics(f"held-out coverage set ({task}, seed {args.coverage_seed}):", metrics)
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from advex.analysis.metrics import evaluate_model
+    from advex.models import TransitionModel
+
+    model = TransitionModel.load(args.model)
+    metrics = evaluate_model(model, _coverage_for(args.task, args.coverage_seed, args.quiet))
+    _print_metrics(
+        f"{args.model} on the {args.task} coverage set (seed {args.coverage_seed}):", metrics
+    )
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    import json
+
+    from advex.analysis.compare import run_compare
+    from advex.analysis.experiment import ExperimentConfig
+    from advex.analysis.report import write_report
+
+    overrides = json.loads(args.config.read_text()) if args.config else {}
+    for key, value in (
+        ("task", args.task),
+        ("seeds", args.seeds),
+        ("steps", args.steps),
+        ("round_steps", args.round),
+        ("model", args.model),
+        ("n_envs", args.n_envs),
+    ):
+        if value is not None:
+            overrides[key] = value
+    if args.strategies is not None:
+        overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    cfg = ExperimentConfig.from_dict(overrides)
+    out = args.out or Path("runs") / (cfg.task.replace("/", "_") if overrides else "default")
+    print(
+        f"advex compare: {cfg.task}, strategies {','.join(cfg.strategies)}, seeds "
+        f"{cfg.seeds}, {cfg.steps} steps in rounds of {cfg.round_steps} -> {out}"
+    )
+    frame = run_compare(
+        cfg,
+        out,
+        resume=args.resume,
+        backend=args.backend,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    print(write_report(out, frame))
+    print(
+        f"results: {out / 'results.parquet'} (and .csv), plot: "
+        f"{out / 'sample_efficiency.png'}, report: {out / 'report.md'}"
+    )
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from advex.analysis.report import write_report
+
+    print(write_report(args.run))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="advex",
+        description="Adversarial exploration for robust robot transition models (MuJoCo).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("envs", help="list the tasks with observation/action sizes")
+    p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser("collect", help="collect random transitions into a buffer file")
+    p.add_argument("--task", default="InvertedPendulum-v5")
+    p.add_argument("--steps", type=_positive_int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-envs", type=_positive_int, default=1)
+    p.add_argument("--vectorization", choices=["lean", "async"], default="lean")
+    p.add_argument("--out", type=Path, default=Path("data/buffer.npz"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("fit", help="train a transition model on a buffer; print held-out metrics")
+    p.add_argument("--buffer", type=Path, required=True)
+    p.add_argument("--model", default="ensemble", help="mlp or ensemble")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--task", default=None, help="default: the task recorded in the buffer")
+    p.add_argument("--epochs", type=_positive_int, default=200, help="max epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--coverage-seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("eval", help="score a saved model on a task's held-out coverage set")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--coverage-seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        "compare",
+        help="exploration strategies vs held-out model error per env step (the main job)",
+        description="With no arguments: the embedded default (InvertedPendulum-v5, random vs "
+        "adversarial vs disagreement, one seed, a few minutes on 2 cores).",
+    )
+    p.add_argument("--task", default=None)
+    p.add_argument("--strategies", default=None, help="comma-separated, e.g. random,adversarial-sf")
+    p.add_argument("--seeds", type=_int_list, default=None, help="comma-separated, e.g. 0,1,2")
+    p.add_argument("--steps", type=_positive_int, default=None, help="env steps per run")
+    p.add_argument("--round", type=_positive_int, default=None, help="env steps per round")
+    p.add_argument("--model", default=None, help="mlp or ensemble")
+    p.add_argument("--n-envs", type=_positive_int, default=None)
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="JSON file of ExperimentConfig fields (flags override it)",
+    )
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument("--backend", choices=["process", "ray", "serial"], default="process")
+    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("report", help="rebuild summary, plot and report.md from a saved run")
+    p.add_argument("run", type=Path)
+    p.set_defaults(func=_cmd_report)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        # One line naming the problem; the traceback helps nobody who typed a wrong name.
+        print(f"advex: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("advex: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""A gym-like, batched environment whose dynamics are a learned transition model.
+
+The mbrl-lib ``ModelEnv`` habit: a planner (or the adversary) talks to ``reset``/``step``
+and never to the model, so the same code runs on real or learned dynamics. Everything is a
+batched torch tensor: ``B`` parallel imagined environments.
+
+- ``model.predict(obs B x O, act B x A) -> (mean B x O, var B x O)`` gives the next state in
+  raw units (see design.md, ``advex.models``). Any object with that method works, so tests can
+  pass exact dynamics.
+- ``reward_fn(act B x A, next_obs B x O) -> B`` and ``term_fn(act, next_obs) -> B`` (bool) are
+  the task's pure torch functions (``TaskSpec.reward_fn`` / ``term_fn``).
+
+Termination is absorbing: once a row terminates its observation freezes, it stays terminated,
+and its later rewards are masked to 0 (the reward of the terminating step itself counts, as
+in the real env). Freezing also keeps a diverged model's NaNs out of finished rows.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from advex.types import RewardFn, TermFn
+
+
+class ModelEnvError(ValueError):
+    """Wrong shapes or use before ``reset`` in a :class:`ModelEnv`."""
+
+
+class PredictsNextState(Protocol):
+    """What :class:`ModelEnv` needs from a model: ``predict(obs, act) -> (mean, var)``."""
+
+    def predict(
+        self, obs: torch.Tensor, act: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class ModelEnv:
+    """Batched imagined environment ``s' ~ model(s, a)``.
+
+    ``sample=False`` steps to the predicted mean; ``sample=True`` draws
+    ``s' ~ N(mean, var)`` with ``generator`` (a fresh ``torch.Generator`` seeded 0 when None,
+    never the global RNG).
+    """
+
+    def __init__(
+        self,
+        model: PredictsNextState,
+        reward_fn: RewardFn,
+        term_fn: TermFn | None = None,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if not callable(getattr(model, "predict", None)):
+            raise TypeError(f"model must have a predict(obs, act) method, got {type(model)}")
+        if not callable(reward_fn):
+            raise TypeError("reward_fn must be callable (act, next_obs) -> reward")
+        if term_fn is not None and not callable(term_fn):
+            raise TypeError("term_fn must be None or callable (act, next_obs) -> bool")
+        self.model = model
+        self.reward_fn = reward_fn
+        self.term_fn = term_fn
+        self.sample = bool(sample)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self._obs: torch.Tensor | None = None
+        self._terminated: torch.Tensor | None = None
+
+    @property
+    def obs(self) -> torch.Tensor:
+        """Current ``B x O`` observations."""
+        if self._obs is None:
+            raise ModelEnvError("ModelEnv: call reset(obs_batch) before step()")
+        return self._obs
+
+    @property
+    def terminated(self) -> torch.Tensor:
+        """``B`` bool: rows that have terminated since the last reset."""
+        if self._terminated is None:
+            raise ModelEnvError("ModelEnv: call reset(obs_batch) before step()")
+        return self._terminated
+
+    def reset(self, obs_batch: torch.Tensor) -> torch.Tensor:
+        """Start ``B`` imagined episodes from ``obs_batch`` (``B x O``); returns a float32 copy."""
+        obs = torch.as_tensor(obs_batch)
+        if obs.ndim != 2:
+            raise ModelEnvError(
+                f"ModelEnv.reset: obs_batch must be B x O, got shape {tuple(obs.shape)}"
+            )
+        self._obs = obs.to(torch.float32).clone()
+        self._terminated = torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+        return self._obs.clone()
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Advance all rows by one step.
+
+        ``actions`` ``B x A`` -> ``(next_obs B x O, reward B, terminated B bool)``; rows already
+        terminated keep their observation and get reward 0.
+        """
+        obs = self.obs
+        act = torch.as_tensor(actions, device=obs.device)
+        if act.ndim != 2 or act.shape[0] != obs.shape[0]:
+            raise ModelEnvError(
+                f"ModelEnv.step: actions must be B x A with B = {obs.shape[0]}, "
+                f"got shape {tuple(act.shape)}"
+            )
+        act = act.to(torch.float32)
+        mean, var = self.model.predict(obs, act)
+        if tuple(mean.shape) != tuple(obs.shape):
+            raise ModelEnvError(
+                f"ModelEnv.step: model predicted shape {tuple(mean.shape)}, "
+                f"expected {tuple(obs.shape)}"
+            )
+        predicted = mean
+        if self.sample:
+            if var is None or tuple(var.shape) != tuple(mean.shape):
+                raise ModelEnvError(
+                    "ModelEnv.step: sample=True needs a variance with the mean's shape, got "
+                    f"{None if var is None else tuple(var.shape)}"
+                )
+            noise = torch.randn(
+                mean.shape, generator=self.generator, dtype=mean.dtype
+            ).to(mean.device)
+            predicted = mean + noise * torch.sqrt(torch.clamp(var, min=0.0))
+
+        was_terminated = self.terminated
+        next_obs = torch.where(was_terminated.unsqueeze(-1), obs, predicted)
+        reward = torch.as_tensor(self.reward_fn(act, next_obs)).reshape(-1)
+        if reward.shape[0] != obs.shape[0]:
+            raise ModelEnvError(
+                f"ModelEnv.step: reward_fn returned {reward.shape[0]} values for "
+                f"{obs.shape[0]} rows"
+            )
+        reward = torch.where(was_terminated, torch.zeros_like(reward), reward)
+        if self.term_fn is not None:
+            newly = torch.as_tensor(self.term_fn(act, next_obs)).reshape(-1).to(torch.bool)
+            terminated = was_terminated | newly
+        else:
+            terminated = was_terminated.clone()
+        self._obs = next_obs
+        self._terminated = terminated
+        return next_obs, reward, terminated.clone()
+
+    def rollout(
+        self, obs0: torch.Tensor, actions: torch.Tensor, discount: float = 1.0
+    ) -> torch.Tensor:
+        """Total (discounted) return of open-loop action sequences.
+
+        ``obs0`` ``B x O``, ``actions`` ``B x H x A`` -> ``B`` returns
+        ``sum_t discount^t r_t``, rewards masked after termination. Resets this env.
+        """
+        acts = torch.as_tensor(actions)
+        obs0 = torch.as_tensor(obs0)
+        if acts.ndim != 3:
+            raise ModelEnvError(
+                f"ModelEnv.rollout: actions must be B x H x A, got shape {tuple(acts.shape)}"
+            )
+        if obs0.ndim != 2 or obs0.shape[0] != acts.shape[0]:
+            raise ModelEnvError(
+                f"ModelEnv.rollout: obs0 must be B x O with B = {acts.shape[0]} "
+                f"(one start per sequence), got shape {tuple(obs0.shape)}"
+            )
+        if not 0.0 < discount <= 1.0:
+            raise ValueError(f"discount must be in (0, 1], got {discount}")
+        self.reset(obs0)
+        total = torch.zeros(acts.shape[0], dtype=torch.float32, device=obs0.device)
+        weight = 1.0
+        for t in range(acts.shape[1]):
+            _, reward, _ = self.step(acts[:, t])
+            total = total + weight * reward.to(torch.float32)
+            weight *= discount
+        return total

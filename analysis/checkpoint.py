@@ -1,0 +1,120 @@
+"""Round checkpoints of one exploration run: buffer, model, strategy, RNG states and rows.
+
+A checkpoint is a folder ``round_NNNN/`` written completely before ``latest.json`` is
+atomically switched to it, so a run killed at any instant resumes from the last *whole*
+round and never appends a round's data twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advex.exploration.buffer import ReplayBuffer
+from advex.models import TransitionModel
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing pieces or was written by an incompatible run."""
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON via temp file + rename: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class RunState:
+    """Everything a run needs to continue after round ``completed_rounds``."""
+
+    completed_rounds: int
+    buffer: ReplayBuffer
+    model: TransitionModel
+    strategy_state: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+    torch_rng_state: torch.Tensor | None = None
+
+
+class Checkpointer:
+    """Saves and restores :class:`RunState` under ``run_dir``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.pointer = self.run_dir / "latest.json"
+
+    def exists(self) -> bool:
+        return self.pointer.is_file()
+
+    def save(self, state: RunState) -> Path:
+        folder = self.run_dir / f"round_{state.completed_rounds:04d}"
+        if folder.exists():
+            shutil.rmtree(folder)  # left by a crash before the pointer moved: not trusted
+        folder.mkdir(parents=True)
+        state.buffer.save(folder / "buffer.npz")
+        state.model.save(folder / "model.pt")
+        torch.save(
+            {
+                "strategy": state.strategy_state,
+                "torch_rng_state": torch.get_rng_state(),
+            },
+            folder / "strategy.pt",
+        )
+        write_json_atomic(
+            folder / "progress.json",
+            {
+                "completed_rounds": state.completed_rounds,
+                "wall_s": state.wall_s,
+                "rows": state.rows,
+            },
+        )
+        previous = self._latest_folder()
+        write_json_atomic(self.pointer, {"folder": folder.name})
+        if previous is not None and previous != folder and previous.exists():
+            shutil.rmtree(previous)
+        return folder
+
+    def _latest_folder(self) -> Path | None:
+        if not self.exists():
+            return None
+        return self.run_dir / json.loads(self.pointer.read_text())["folder"]
+
+    def load(self) -> RunState:
+        folder = self._latest_folder()
+        if folder is None:
+            raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
+        missing = [
+            name
+            for name in ("buffer.npz", "model.pt", "strategy.pt", "progress.json")
+            if not (folder / name).is_file()
+        ]
+        if missing:
+            raise CheckpointError(f"{folder}: checkpoint is missing {', '.join(missing)}")
+        progress = json.loads((folder / "progress.json").read_text())
+        extra = torch.load(folder / "strategy.pt", weights_only=True)
+        return RunState(
+            completed_rounds=int(progress["completed_rounds"]),
+            buffer=ReplayBuffer.load(folder / "buffer.npz"),
+            model=TransitionModel.load(folder / "model.pt"),
+            strategy_state=extra["strategy"],
+            rows=list(progress["rows"]),
+            wall_s=float(progress["wall_s"]),
+            torch_rng_state=extra["torch_rng_state"],
+        )

@@ -1,0 +1,49 @@
+"""Sample-efficiency curves: held-out error vs environment steps, one line per strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: advex never needs a screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from advex.analysis.results import curve  # noqa: E402
+from advex.analysis.summary import mean_ci95  # noqa: E402
+
+
+def plot_sample_efficiency(
+    frame: pd.DataFrame,
+    path: Path,
+    metrics: tuple[str, ...] = ("mse_1step", "rollout_mse_k20"),
+) -> Path:
+    """Save one panel per metric: mean across seeds with a shaded 95 % CI, log y axis."""
+    metrics = tuple(m for m in metrics if m in set(frame["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    task = ", ".join(sorted(frame["task"].unique()))
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        wide = curve(frame, metric)
+        for strategy in wide.index.get_level_values("strategy").unique():
+            per_step = wide.loc[strategy]
+            steps = per_step.index.to_numpy()
+            stats = np.array([mean_ci95(row[~np.isnan(row)]) for row in per_step.to_numpy()])
+            mean, ci = stats[:, 0], np.nan_to_num(stats[:, 1])
+            (line,) = ax.plot(steps, mean, marker="o", ms=3, label=strategy)
+            ax.fill_between(
+                steps, np.maximum(mean - ci, 1e-12), mean + ci, color=line.get_color(), alpha=0.2
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"held-out {metric}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend()
+    n_seeds = frame["seed"].nunique()
+    fig.suptitle(f"{task}: coverage-set error vs steps ({n_seeds} seed(s), mean ± 95 % CI)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,83 @@
+"""Tidy results: one row per (task, strategy, seed, env_steps, metric) with its value.
+
+Long form is what pandas/seaborn group on without reshaping; every later analysis reads these
+files, never a live training loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+RESULT_COLUMNS = ["task", "strategy", "seed", "env_steps", "metric", "value", "wall_s"]
+_DTYPES = {
+    "task": "string",
+    "strategy": "string",
+    "seed": "int64",
+    "env_steps": "int64",
+    "metric": "string",
+    "value": "float64",
+    "wall_s": "float64",
+}
+
+
+class ResultsError(ValueError):
+    """A results table is missing columns or holds impossible values."""
+
+
+def validate_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with the canonical columns and dtypes, or raise naming the problem."""
+    missing = [c for c in RESULT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"results lack columns {missing}; expected {RESULT_COLUMNS}")
+    frame = frame[RESULT_COLUMNS].astype(_DTYPES)
+    if (frame["env_steps"] <= 0).any():
+        raise ResultsError("results hold env_steps <= 0")
+    if frame["value"].isna().any():
+        bad = frame.loc[frame["value"].isna(), ["strategy", "seed", "metric"]].iloc[0].tolist()
+        raise ResultsError(f"results hold NaN values (first: {bad})")
+    key = ["task", "strategy", "seed", "env_steps", "metric"]
+    if frame.duplicated(key).any():
+        raise ResultsError("results hold duplicate (task, strategy, seed, env_steps, metric) rows")
+    return frame.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def save_results(frame: pd.DataFrame, out: Path) -> tuple[Path, Path]:
+    """Write ``results.parquet`` and ``results.csv`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    parquet, csv = out / "results.parquet", out / "results.csv"
+    frame.to_parquet(parquet, index=False)
+    frame.to_csv(csv, index=False)
+    return parquet, csv
+
+
+def load_results(path: Path) -> pd.DataFrame:
+    """Read a run folder's ``results.parquet`` (or a given .parquet/.csv file) and validate it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results file (run `advex compare` first)")
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return validate_results(frame)
+
+
+def curve(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``strategy x seed x env_steps`` values of one metric, as a wide per-seed table."""
+    sub = frame[frame["metric"] == metric]
+    if sub.empty:
+        raise ResultsError(
+            f"no rows for metric {metric!r}; have {sorted(frame['metric'].unique())}"
+        )
+    return sub.pivot_table(
+        index=["strategy", "env_steps"], columns="seed", values="value", aggfunc="first"
+    )
+
+
+def final_values(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (strategy, seed): the metric at that run's last env step."""
+    sub = frame[frame["metric"] == metric].sort_values("env_steps")
+    return sub.groupby(["strategy", "seed"], as_index=False).last()[
+        ["strategy", "seed", "env_steps", "value"]
+    ]

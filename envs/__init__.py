@@ -1,0 +1,42 @@
+"""advex.envs: the MuJoCo tasks, their batched torch rewards, and full-state save/restore.
+
+Importing this package registers advex's own robot ``advex/ArenaRobot-v0`` with Gymnasium.
+"""
+
+import gymnasium
+
+ARENA_ROBOT_ID = "advex/ArenaRobot-v0"
+
+# Guard: re-importing (e.g. importlib.reload in tests or notebooks) must not re-register.
+if ARENA_ROBOT_ID not in gymnasium.registry:
+    gymnasium.register(
+        id=ARENA_ROBOT_ID,
+        entry_point="advex.envs.arena_robot:ArenaRobotEnv",
+        max_episode_steps=200,
+    )
+
+from .registry import (  # noqa: E402  (registration first, so make_env always finds the robot)
+    TASKS,
+    TaskSpec,
+    UnknownTaskError,
+    get_task,
+    list_tasks,
+    make_env,
+    task_table,
+)
+from .state import StateSizeError, get_state, set_state, state_size  # noqa: E402
+
+__all__ = [
+    "ARENA_ROBOT_ID",
+    "TASKS",
+    "StateSizeError",
+    "TaskSpec",
+    "UnknownTaskError",
+    "get_state",
+    "get_task",
+    "list_tasks",
+    "make_env",
+    "set_state",
+    "state_size",
+    "task_table",
+]

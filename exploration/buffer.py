@@ -1,0 +1,294 @@
+"""Replay buffer: preallocated numpy storage of transitions, safe on disk.
+
+The buffer is the one record of what a strategy paid environment steps for, so it is never
+pickled, never half-written (atomic save) and never loaded without validation.
+Shaped after mbrl-lib's ``util/replay_buffer.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from advex.types import TransitionBatch
+
+FORMAT_VERSION = 1
+_FORMAT_NAME = "advex-replay-buffer"
+
+
+class BufferFullError(RuntimeError):
+    """Raised when a fixed-capacity buffer cannot take more rows."""
+
+
+class BufferFileError(ValueError):
+    """A buffer file is missing, corrupt, truncated, of another version or holds NaN."""
+
+
+def _fields(obs_dim: int, act_dim: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Per-row shape and dtype of every stored array (the on-disk schema too)."""
+    return {
+        "obs": ((obs_dim,), np.dtype(np.float32)),
+        "act": ((act_dim,), np.dtype(np.float32)),
+        "next_obs": ((obs_dim,), np.dtype(np.float32)),
+        "reward": ((), np.dtype(np.float32)),
+        "terminated": ((), np.dtype(np.bool_)),
+        "truncated": ((), np.dtype(np.bool_)),
+        "episode_id": ((), np.dtype(np.int64)),
+    }
+
+
+def _split_hash(indices: np.ndarray, seed: int) -> np.ndarray:
+    """SplitMix64 of ``(seed, index)`` mapped to [0, 1): a per-row coin that never changes."""
+    with np.errstate(over="ignore"):
+        z = indices.astype(np.uint64) + np.uint64(seed & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+class ReplayBuffer:
+    """Transitions ``(s, a, s', r, terminated, truncated, episode_id)`` in preallocated arrays.
+
+    ``capacity=None`` grows by doubling (amortised O(1) appends); an integer capacity is a hard
+    limit and :class:`BufferFullError` says so when reached.
+    """
+
+    def __init__(
+        self, obs_dim: int, act_dim: int, capacity: int | None = None, initial_size: int = 1024
+    ) -> None:
+        if obs_dim <= 0 or act_dim <= 0:
+            raise ValueError(
+                f"ReplayBuffer: obs_dim and act_dim must be > 0, got {obs_dim}, {act_dim}"
+            )
+        if capacity is not None and capacity <= 0:
+            raise ValueError(f"ReplayBuffer: capacity must be > 0 or None, got {capacity}")
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.capacity = capacity
+        #: Free-form string facts saved with the buffer (e.g. ``task``, set by collection).
+        self.meta: dict[str, str] = {}
+        size = capacity if capacity is not None else max(1, initial_size)
+        self._data = {
+            name: np.zeros((size, *shape), dtype=dtype)
+            for name, (shape, dtype) in _fields(obs_dim, act_dim).items()
+        }
+        self._len = 0
+
+    # ------------------------------------------------------------------ adding
+    def __len__(self) -> int:
+        return self._len
+
+    def _reserve(self, n_new: int) -> None:
+        needed = self._len + n_new
+        allocated = len(self._data["obs"])
+        if needed <= allocated:
+            return
+        if self.capacity is not None:
+            raise BufferFullError(
+                f"ReplayBuffer is full: capacity {self.capacity}, holds {self._len}, "
+                f"cannot add {n_new} (use capacity=None to grow)"
+            )
+        new_size = allocated
+        while new_size < needed:
+            new_size *= 2
+        for name, arr in self._data.items():
+            grown = np.zeros((new_size, *arr.shape[1:]), dtype=arr.dtype)
+            grown[: self._len] = arr[: self._len]
+            self._data[name] = grown
+
+    def add(
+        self,
+        obs: np.ndarray,
+        act: np.ndarray,
+        next_obs: np.ndarray,
+        reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        episode_id: int | np.ndarray,
+    ) -> None:
+        """Append ``N`` rows (``obs N x O``, ``act N x A``, ...); single rows may be 1-D."""
+        obs = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        n = len(obs)
+        values = {
+            "obs": obs,
+            "act": np.asarray(act, dtype=np.float32).reshape(n, -1),
+            "next_obs": np.asarray(next_obs, dtype=np.float32).reshape(n, -1),
+            "reward": np.asarray(reward, dtype=np.float32).reshape(n),
+            "terminated": np.asarray(terminated, dtype=np.bool_).reshape(n),
+            "truncated": np.asarray(truncated, dtype=np.bool_).reshape(n),
+            "episode_id": np.broadcast_to(np.asarray(episode_id, dtype=np.int64), (n,)),
+        }
+        for name, (shape, _) in _fields(self.obs_dim, self.act_dim).items():
+            if values[name].shape[1:] != shape:
+                raise ValueError(
+                    f"ReplayBuffer.add: {name} rows have shape {values[name].shape[1:]}, "
+                    f"expected {shape}"
+                )
+        for name in ("obs", "act", "next_obs", "reward"):
+            if not np.isfinite(values[name]).all():
+                raise ValueError(f"ReplayBuffer.add: {name} holds NaN or inf; nothing was added")
+        self._reserve(n)
+        for name, value in values.items():
+            self._data[name][self._len : self._len + n] = value
+        self._len += n
+
+    def add_batch(self, batch: TransitionBatch, episode_id: int | np.ndarray) -> None:
+        """Append a :class:`TransitionBatch`."""
+        self.add(
+            batch.obs,
+            batch.act,
+            batch.next_obs,
+            batch.reward,
+            batch.terminated,
+            batch.truncated,
+            episode_id,
+        )
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def episode_id(self) -> np.ndarray:
+        return self._data["episode_id"][: self._len]
+
+    def batch(self, indices: np.ndarray | None = None) -> TransitionBatch:
+        """A copy of the rows at ``indices`` (all rows when ``None``)."""
+        sel = slice(0, self._len) if indices is None else np.asarray(indices, dtype=np.int64)
+        if indices is not None and len(sel) and (sel.min() < 0 or sel.max() >= self._len):  # type: ignore[union-attr]
+            raise IndexError(f"ReplayBuffer.batch: index out of range for {self._len} rows")
+        d = self._data
+        return TransitionBatch(
+            obs=d["obs"][sel].copy(),
+            act=d["act"][sel].copy(),
+            next_obs=d["next_obs"][sel].copy(),
+            reward=d["reward"][sel].copy(),
+            terminated=d["terminated"][sel].copy(),
+            truncated=d["truncated"][sel].copy(),
+        )
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
+        """``batch_size`` rows drawn uniformly with replacement."""
+        if self._len == 0:
+            raise ValueError("ReplayBuffer.sample: the buffer is empty")
+        return self.batch(rng.integers(0, self._len, size=batch_size))
+
+    def iterate(
+        self, batch_size: int, rng: np.random.Generator | None = None
+    ) -> Iterator[TransitionBatch]:
+        """One pass over all rows in minibatches (shuffled when ``rng`` is given)."""
+        order = rng.permutation(self._len) if rng is not None else np.arange(self._len)
+        for start in range(0, self._len, batch_size):
+            yield self.batch(order[start : start + batch_size])
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Disjoint ``(train_idx, val_idx)``; a row's side depends only on ``(seed, index)``.
+
+        Because the side never changes as the buffer grows, a warm-started refit never trains
+        on a row it validated on before.
+        """
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(
+                f"ReplayBuffer.split: val_fraction must be in [0, 1), got {val_fraction}"
+            )
+        idx = np.arange(self._len)
+        is_val = _split_hash(idx, seed) < val_fraction
+        return idx[~is_val], idx[is_val]
+
+    # ------------------------------------------------------------------ disk
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write one ``.npz`` atomically (temp file + fsync + rename), with a schema header."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {
+            "format": _FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "length": self._len,
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "capacity": self.capacity,
+            "meta": self.meta,
+            "fields": {
+                name: {"shape": [self._len, *shape], "dtype": dtype.str}
+                for name, (shape, dtype) in _fields(self.obs_dim, self.act_dim).items()
+            },
+        }
+        arrays = {name: arr[: self._len] for name, arr in self._data.items()}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, __header__=np.array(json.dumps(header)), **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ReplayBuffer:
+        """Read and validate a file written by :meth:`save`; never unpickles."""
+        path = Path(path)
+
+        def fail(problem: str) -> BufferFileError:
+            return BufferFileError(f"{path}: {problem}")
+
+        if not path.is_file():
+            raise fail("no such buffer file")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "__header__" not in npz.files:
+                    raise fail("not an advex buffer (no header)")
+                header = json.loads(str(npz["__header__"]))
+                if header.get("format") != _FORMAT_NAME:
+                    raise fail(f"not an advex buffer (format {header.get('format')!r})")
+                if header.get("format_version") != FORMAT_VERSION:
+                    raise fail(
+                        f"format version {header.get('format_version')} is not supported "
+                        f"(this advex reads version {FORMAT_VERSION})"
+                    )
+                n, obs_dim, act_dim = header["length"], header["obs_dim"], header["act_dim"]
+                expected = _fields(obs_dim, act_dim)
+                arrays = {}
+                for name, (shape, dtype) in expected.items():
+                    if name not in npz.files:
+                        raise fail(f"array {name!r} is missing")
+                    arr = npz[name]
+                    if arr.dtype != dtype:
+                        raise fail(f"array {name!r} has dtype {arr.dtype}, expected {dtype}")
+                    if arr.shape != (n, *shape):
+                        raise fail(f"array {name!r} has shape {arr.shape}, expected {(n, *shape)}")
+                    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                        raise fail(f"array {name!r} holds NaN or inf")
+                    arrays[name] = arr
+        except BufferFileError:
+            raise
+        except (
+            zipfile.BadZipFile,
+            EOFError,
+            OSError,
+            ValueError,
+            KeyError,
+            json.JSONDecodeError,
+        ) as e:
+            raise fail(f"corrupt or truncated file ({type(e).__name__}: {e})") from None
+        buf = cls(obs_dim, act_dim, capacity=header.get("capacity"), initial_size=max(1, n))
+        if buf.capacity is not None and n > buf.capacity:
+            raise fail(f"holds {n} rows, more than its capacity {buf.capacity}")
+        buf._reserve(n)
+        for name, arr in arrays.items():
+            buf._data[name][:n] = arr
+        buf._len = n
+        buf.meta = {str(k): str(v) for k, v in header.get("meta", {}).items()}
+        return buf
+
+    def __repr__(self) -> str:
+        cap = "growing" if self.capacity is None else f"capacity={self.capacity}"
+        return (
+            f"ReplayBuffer(len={self._len}, obs_dim={self.obs_dim}, act_dim={self.act_dim}, {cap})"
+        )

@@ -1,0 +1,263 @@
+"""Collect environment transitions into a :class:`ReplayBuffer`.
+
+Why a lean vector env of our own: Gymnasium's wrappers (passive checker, order enforcing,
+time limit) and the per-step info merging of ``SyncVectorEnv`` cost ~40 % of a cheap MuJoCo
+step. :class:`LeanVectorEnv` implements the ``gymnasium.vector.VectorEnv`` API over the
+*unwrapped* envs with same-step autoreset, its own time limit and no info merging, so every
+transition is recorded without the overhead. ``vectorization="async"`` uses Gymnasium's
+``AsyncVectorEnv`` (subprocesses) instead, worth it only for expensive envs on several cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from advex.envs import get_task
+from advex.exploration.buffer import ReplayBuffer
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
+from tqdm.auto import tqdm
+
+from advex.types import Policy
+
+Vectorization = Literal["lean", "async"]
+
+
+class RandomPolicy:
+    """Uniform actions in the action box, from its own seeded generator.
+
+    Draws are made ``block`` rows at a time: one generator call per step costs more than a
+    cheap MuJoCo step.
+    """
+
+    def __init__(
+        self, low: np.ndarray, high: np.ndarray, rng: np.random.Generator, block: int = 4096
+    ) -> None:
+        self.low = np.asarray(low, dtype=np.float32)
+        self.high = np.asarray(high, dtype=np.float32)
+        self.rng = rng
+        self.block = block
+        self._cache = np.zeros((0, len(self.low)), dtype=np.float32)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        if len(self._cache) < n:
+            size = (max(self.block, n), len(self.low))
+            self._cache = self.rng.uniform(self.low, self.high, size=size).astype(np.float32)
+        act, self._cache = self._cache[:n], self._cache[n:]
+        return act
+
+
+class LeanVectorEnv(VectorEnv):
+    """``n`` unwrapped envs stepped in-process, same-step autoreset, time limit built in.
+
+    ``step`` returns the *reset* observation for finished envs and puts the true final
+    observation in ``info["final_obs"]`` (``N x O``, valid where ``info["_final_obs"]``), as
+    Gymnasium's ``AutoresetMode.SAME_STEP`` does, but as one array instead of objects.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], max_episode_steps: int) -> None:
+        self.envs = [fn().unwrapped for fn in env_fns]
+        self.num_envs = len(self.envs)
+        self.max_episode_steps = int(max_episode_steps)
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, self.num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        obs_dim = int(np.prod(self.single_observation_space.shape))
+        n = self.num_envs
+        self._obs = np.zeros((n, obs_dim), dtype=np.float64)
+        self._final_obs = np.zeros((n, obs_dim), dtype=np.float64)
+        self._elapsed = np.zeros(n, dtype=np.int64)
+        self._rewards = np.zeros(n, dtype=np.float64)
+        self._terminated = np.zeros(n, dtype=np.bool_)
+        self._truncated = np.zeros(n, dtype=np.bool_)
+        self._done = np.zeros(n, dtype=np.bool_)
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        seeds = (
+            seed
+            if isinstance(seed, list)
+            else [None if seed is None else seed + i for i in range(self.num_envs)]
+        )
+        for i, env in enumerate(self.envs):
+            self._obs[i], _ = env.reset(seed=seeds[i], options=options)
+        self._elapsed[:] = 0
+        return self._obs.copy(), {}
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        # Preallocated outputs, overwritten each step: callers copy what they keep.
+        rewards, terminated, truncated = self._rewards, self._terminated, self._truncated
+        done, elapsed = self._done, self._elapsed
+        done[:] = False
+        for i, env in enumerate(self.envs):
+            obs, rewards[i], terminated[i], _, _ = env.step(actions[i])
+            elapsed[i] += 1
+            truncated[i] = elapsed[i] >= self.max_episode_steps and not terminated[i]
+            if terminated[i] or truncated[i]:
+                self._final_obs[i], done[i] = obs, True
+                obs, _ = env.reset()
+                elapsed[i] = 0
+            self._obs[i] = obs
+        info = {"final_obs": self._final_obs, "_final_obs": done}
+        return self._obs.copy(), rewards, terminated, truncated, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def make_vector_env(
+    task: str, n_envs: int = 1, vectorization: Vectorization = "lean", **env_kwargs: Any
+) -> VectorEnv:
+    """A vector env of ``n_envs`` copies of ``task`` with same-step autoreset."""
+    spec = get_task(task)
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+
+    def make() -> gym.Env:
+        return gym.make(spec.gym_id, disable_env_checker=True, **env_kwargs)
+
+    if vectorization == "lean":
+        return LeanVectorEnv([make] * n_envs, spec.max_episode_steps)
+    if vectorization == "async":
+        return AsyncVectorEnv([make] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    raise ValueError(f"unknown vectorization {vectorization!r}; valid: 'lean', 'async'")
+
+
+def _final_obs(info: dict[str, Any], i: int) -> np.ndarray:
+    return np.asarray(info["final_obs"][i])
+
+
+@dataclass
+class Collector:
+    """Steps a vector env with a policy and appends every transition to a buffer.
+
+    Each :meth:`run` starts fresh episodes from ``reset(seed)``, so a run is a pure function
+    of ``(seed, policy)``: the experiment loop can checkpoint between runs and resume exactly.
+    """
+
+    task: str
+    n_envs: int = 1
+    vectorization: Vectorization = "lean"
+
+    def __post_init__(self) -> None:
+        self.spec = get_task(self.task)
+        self.env = make_vector_env(self.task, self.n_envs, self.vectorization)
+
+    def random_policy(self, seed: int) -> RandomPolicy:
+        space = self.env.single_action_space
+        return RandomPolicy(space.low, space.high, np.random.default_rng(seed))
+
+    def run(
+        self,
+        buffer: ReplayBuffer,
+        n_steps: int,
+        seed: int,
+        policy: Policy | None = None,
+        progress: bool = True,
+        desc: str | None = None,
+    ) -> ReplayBuffer:
+        """Append ``n_steps`` transitions (counted over all envs) to ``buffer``."""
+        if n_steps <= 0:
+            raise ValueError(f"n_steps must be > 0, got {n_steps}")
+        policy = policy if policy is not None else self.random_policy(seed)
+        n, obs_dim, act_dim = self.n_envs, buffer.obs_dim, buffer.act_dim
+        if (self.spec.obs_dim, self.spec.act_dim) != (obs_dim, act_dim):
+            raise ValueError(
+                f"buffer is {obs_dim}-obs/{act_dim}-act but {self.task} is "
+                f"{self.spec.obs_dim}/{self.spec.act_dim}"
+            )
+        rows = {
+            "obs": np.zeros((n_steps, obs_dim), np.float32),
+            "act": np.zeros((n_steps, act_dim), np.float32),
+            "next_obs": np.zeros((n_steps, obs_dim), np.float32),
+            "reward": np.zeros(n_steps, np.float32),
+            "terminated": np.zeros(n_steps, np.bool_),
+            "truncated": np.zeros(n_steps, np.bool_),
+            "episode_id": np.zeros(n_steps, np.int64),
+        }
+        first_episode = int(buffer.episode_id.max()) + 1 if len(buffer) else 0
+        episode = first_episode + np.arange(n)
+        next_episode = first_episode + n
+        obs, _ = self.env.reset(seed=seed)
+        low, high = self.env.single_action_space.low, self.env.single_action_space.high
+        bar = tqdm(
+            total=n_steps,
+            desc=desc or f"collect {self.task}",
+            disable=not progress,
+            unit="step",
+            mininterval=0.5,
+        )
+        filled = 0
+        while filled < n_steps:
+            act = np.asarray(policy(obs.astype(np.float32)), dtype=np.float32).reshape(n, act_dim)
+            if not np.isfinite(act.sum()):
+                raise ValueError(f"policy returned NaN/inf actions at step {filled}")
+            act = np.clip(act, low, high)
+            next_obs, reward, terminated, truncated, info = self.env.step(act)
+            done = terminated | truncated
+            any_done = done.any()
+            true_next = next_obs
+            if any_done:
+                true_next = next_obs.copy()
+                for i in np.flatnonzero(done):
+                    true_next[i] = _final_obs(info, i)
+            take = min(n, n_steps - filled)
+            sl = slice(filled, filled + take)
+            rows["obs"][sl] = obs[:take]
+            rows["act"][sl] = act[:take]
+            rows["next_obs"][sl] = true_next[:take]
+            rows["reward"][sl] = reward[:take]
+            rows["terminated"][sl] = terminated[:take]
+            rows["truncated"][sl] = truncated[:take]
+            rows["episode_id"][sl] = episode[:take]
+            filled += take
+            if any_done:
+                for i in np.flatnonzero(done):
+                    episode[i], next_episode = next_episode, next_episode + 1
+            obs = next_obs
+            if filled % 1024 < n or filled == n_steps:
+                bar.update(filled - bar.n)
+        bar.close()
+        buffer.add(**rows)
+        buffer.meta.setdefault("task", self.task)
+        return buffer
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def collect(
+    task: str,
+    policy: Policy | None = None,
+    n_steps: int = 10_000,
+    seed: int = 0,
+    n_envs: int = 1,
+    *,
+    buffer: ReplayBuffer | None = None,
+    vectorization: Vectorization = "lean",
+    progress: bool = True,
+) -> ReplayBuffer:
+    """Fill a buffer with ``n_steps`` transitions of ``policy`` (uniform random by default).
+
+    The same ``(task, policy, n_steps, seed, n_envs)`` gives an identical buffer.
+    """
+    spec = get_task(task)
+    buffer = buffer if buffer is not None else ReplayBuffer(spec.obs_dim, spec.act_dim)
+    collector = Collector(task, n_envs=n_envs, vectorization=vectorization)
+    try:
+        return collector.run(buffer, n_steps, seed, policy, progress=progress)
+    finally:
+        collector.close()

@@ -1,0 +1,332 @@
+"""The transition-model contract shared by every learned dynamics model in advex.
+
+A model predicts the **delta** ``s' - s`` (easier to learn than ``s'``: most of the next state
+is the current one, as in PETS / mbrl-lib), from normalised ``(obs, act)`` inputs to normalised
+delta targets. Both normalisers are fitted on the training data and live in the ``state_dict``.
+
+Members: a model is a stack of ``M`` members (``M = 1`` for a plain MLP, ``E`` for an
+ensemble). Subclasses say how members map normalised inputs to normalised ``(mean, var)`` and
+how members combine into one prediction; this base turns that into raw-unit ``predict``, the
+adversary's ``loss``, ``nll``, validated inputs, ``fit`` and file I/O.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from advex.models.normalizer import Normalizer
+from torch import nn
+
+if TYPE_CHECKING:
+    from advex.models.training import TrainConfig, TrainHistory
+
+    from advex.types import TransitionBatch
+
+#: Version of the dict written by :meth:`TransitionModel.save`; bump on incompatible change.
+FORMAT_VERSION = 1
+_REQUIRED_FILE_KEYS = ("format_version", "kind", "config", "obs_dim", "act_dim", "state_dict")
+
+ArrayOrTensor = np.ndarray | torch.Tensor
+
+#: Activations a config may name (``activation="silu"``).
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+}
+
+
+class ModelInputError(ValueError):
+    """Bad ``obs`` / ``act`` / ``next_obs`` given to a model (shape, dtype, NaN/inf)."""
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, unreadable, or does not describe a valid model."""
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module from its config name."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+
+
+@torch.no_grad()
+def init_weight_(weight: torch.Tensor, fan_in: int, generator: torch.Generator) -> None:
+    """Truncated-normal init with std ``1 / (2 sqrt(fan_in))`` (PETS, Chua et al. 2018).
+
+    Takes an explicit generator so construction is seeded without touching torch's global RNG.
+    """
+    std = 1.0 / (2.0 * math.sqrt(fan_in))
+    nn.init.trunc_normal_(weight, std=std, a=-2.0 * std, b=2.0 * std, generator=generator)
+
+
+def _to_tensor(name: str, x: Any, device: torch.device) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
+            raise ModelInputError(f"{name}: expected a float tensor, got dtype {x.dtype}")
+        return x.to(dtype=torch.float32)  # differentiable; keeps the caller's device
+    try:
+        arr = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ModelInputError(f"{name}: cannot convert to a float array ({exc})") from None
+    return torch.as_tensor(arr, device=device)
+
+
+class TransitionModel(abc.ABC, nn.Module):
+    """Learned dynamics ``f(s, a) -> s'`` predicting the normalised delta ``s' - s``.
+
+    Shapes: ``B`` batch, ``O`` obs dim, ``A`` action dim, ``M`` members.
+    """
+
+    #: Registry name used by :func:`advex.models.factory.make_model` and in saved files.
+    kind: ClassVar[str]
+
+    def __init__(self, obs_dim: int, act_dim: int, config: Any, normalizer_eps: float) -> None:
+        super().__init__()
+        for name, value in (("obs_dim", obs_dim), ("act_dim", act_dim)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must be an int >= 1, got {value!r}"
+                )
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.config = config
+        self.input_normalizer = Normalizer(self.obs_dim + self.act_dim, eps=normalizer_eps)
+        self.target_normalizer = Normalizer(self.obs_dim, eps=normalizer_eps)
+
+    # ------------------------------------------------------------------ subclass contract
+    @property
+    @abc.abstractmethod
+    def num_members(self) -> int:
+        """``M``: how many members the training loop feeds separate minibatches to."""
+
+    @property
+    def bootstrap(self) -> bool:
+        """Whether each member trains on its own bootstrap resample of the training set."""
+        return False
+
+    @abc.abstractmethod
+    def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised inputs ``B x (O+A)`` (shared by all members) or ``M x B x (O+A)`` (one
+        minibatch per member) -> normalised delta ``(mean, var)``, each ``M x B x O``."""
+
+    @abc.abstractmethod
+    def _combine_members(
+        self, mean: torch.Tensor, var: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Member outputs ``M x B x O`` -> the model's prediction ``(mean, var)``, ``B x O``."""
+
+    @abc.abstractmethod
+    def train_loss(
+        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Scalar training objective on per-member minibatches ``M x b x O`` / ``M x b x A``."""
+
+    @torch.no_grad()
+    def after_fit(self, member_dim_mse: torch.Tensor) -> None:
+        """Hook given :meth:`member_dim_mse` (``M x O``) on validation data (training data if
+        none) after the best weights are restored: ensembles pick elites, the MLP stores its
+        residual variance."""
+
+    # ------------------------------------------------------------------ normalisation
+    @property
+    def device(self) -> torch.device:
+        return self.input_normalizer.mean.device
+
+    @torch.no_grad()
+    def fit_normalizers(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> None:
+        """Fit input stats on ``[obs, act]`` and target stats on ``next_obs - obs`` (``N`` rows)."""
+        self.input_normalizer.fit(torch.cat([obs, act], dim=-1))
+        self.target_normalizer.fit(next_obs - obs)
+
+    def normalized_inputs(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """``(... x O, ... x A) -> ... x (O+A)`` normalised network input."""
+        return self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
+
+    def normalized_targets(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """``... x O`` normalised delta target ``(s' - s - mu) / sigma``."""
+        return self.target_normalizer.normalize(next_obs - obs)
+
+    # ------------------------------------------------------------------ input handling
+    def _validated(
+        self, obs: ArrayOrTensor, act: ArrayOrTensor, next_obs: ArrayOrTensor | None = None
+    ) -> tuple[bool, list[torch.Tensor]]:
+        """Check shapes and finiteness; return ``(numpy_in, [tensors])`` as float32."""
+        numpy_in = not isinstance(obs, torch.Tensor)
+        named = [("obs", obs, self.obs_dim), ("act", act, self.act_dim)]
+        if next_obs is not None:
+            named.append(("next_obs", next_obs, self.obs_dim))
+        tensors = []
+        rows = None
+        for name, value, dim in named:
+            t = _to_tensor(name, value, self.device)
+            if t.ndim != 2 or t.shape[1] != dim:
+                raise ModelInputError(
+                    f"{name}: expected shape B x {dim}, got {tuple(t.shape)}"
+                )
+            if rows is None:
+                rows = t.shape[0]
+            elif t.shape[0] != rows:
+                raise ModelInputError(f"{name}: has {t.shape[0]} rows but obs has {rows}")
+            if not bool(torch.isfinite(t).all()):
+                bad = int((~torch.isfinite(t)).sum())
+                raise ModelInputError(f"{name}: contains {bad} NaN/inf value(s)")
+            tensors.append(t)
+        return numpy_in, tensors
+
+    @staticmethod
+    def _grad_context(numpy_in: bool) -> contextlib.AbstractContextManager:
+        return torch.no_grad() if numpy_in else contextlib.nullcontext()
+
+    @staticmethod
+    def _out(x: torch.Tensor, numpy_in: bool) -> ArrayOrTensor:
+        return x.detach().cpu().numpy() if numpy_in else x
+
+    # ------------------------------------------------------------------ public API
+    def normalized_prediction(
+        self, obs: torch.Tensor, act: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validated-tensor fast path: combined normalised delta ``(mean, var)``, ``B x O``."""
+        mean, var = self._member_outputs(self.normalized_inputs(obs, act))
+        return self._combine_members(mean, var)
+
+    def predict(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> tuple[Any, Any]:
+        """Next-state ``(mean, var)`` in raw units, each ``B x O``.
+
+        numpy in -> numpy out (no graph); torch in -> torch out, differentiable w.r.t. ``obs``
+        and ``act`` so planners and a pathwise adversary can back-propagate through it.
+        """
+        numpy_in, (obs_t, act_t) = self._validated(obs, act)
+        with self._grad_context(numpy_in):
+            mean, var = self.normalized_prediction(obs_t, act_t)
+            next_mean = obs_t + self.target_normalizer.denormalize(mean)
+            next_var = self.target_normalizer.denormalize_var(var)
+        return self._out(next_mean, numpy_in), self._out(next_var, numpy_in)
+
+    def loss(self, obs: ArrayOrTensor, act: ArrayOrTensor, next_obs: ArrayOrTensor) -> Any:
+        """Per-transition squared error ``B`` of the predicted mean, in normalised target units,
+        averaged over dims (what the adversary maximises). Differentiable for torch input."""
+        numpy_in, (obs_t, act_t, next_t) = self._validated(obs, act, next_obs)
+        with self._grad_context(numpy_in):
+            mean, _ = self.normalized_prediction(obs_t, act_t)
+            err = (mean - self.normalized_targets(obs_t, next_t)).square().mean(dim=-1)
+        return self._out(err, numpy_in)
+
+    def nll(self, obs: ArrayOrTensor, act: ArrayOrTensor, next_obs: ArrayOrTensor) -> Any:
+        """Per-transition Gaussian negative log-likelihood ``B`` of the normalised delta under the
+        model's predictive ``(mean, var)``, averaged over dims (includes ``0.5 log 2 pi``)."""
+        numpy_in, (obs_t, act_t, next_t) = self._validated(obs, act, next_obs)
+        with self._grad_context(numpy_in):
+            mean, var = self.normalized_prediction(obs_t, act_t)
+            target = self.normalized_targets(obs_t, next_t)
+            per_dim = (mean - target).square() / var + var.log() + math.log(2.0 * math.pi)
+            out = 0.5 * per_dim.mean(dim=-1)
+        return self._out(out, numpy_in)
+
+    @torch.no_grad()
+    def member_dim_mse(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        next_obs: torch.Tensor,
+        chunk_size: int = 8192,
+    ) -> torch.Tensor:
+        """Per-member, per-dim squared error ``M x O`` of member means (normalised units, mean
+        over the ``N`` rows) on already-validated tensors, in chunks to bound memory. The
+        training loop's validation score is its mean over dims."""
+        total = torch.zeros(self.num_members, self.obs_dim, device=obs.device)
+        for start in range(0, obs.shape[0], chunk_size):
+            sl = slice(start, start + chunk_size)
+            mean, _ = self._member_outputs(self.normalized_inputs(obs[sl], act[sl]))
+            target = self.normalized_targets(obs[sl], next_obs[sl])
+            total += (mean - target).square().sum(dim=1)
+        return total / max(obs.shape[0], 1)
+
+    def fit(
+        self,
+        data: Any,
+        config: TrainConfig | None = None,
+        *,
+        seed: int = 0,
+        progress: bool = True,
+        val: TransitionBatch | None = None,
+    ) -> TrainHistory:
+        """Train on a ``ReplayBuffer`` (validation = its ``split``) or a ``TransitionBatch``
+        (validation = ``val`` if given, else a seeded split). Warm start: a second call
+        continues from the current weights and refits the normalisers on the new data.
+        See :func:`advex.models.training.fit_model`."""
+        from advex.models.training import fit_model
+
+        return fit_model(self, data, config, seed=seed, progress=progress, val=val)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``{kind, config, obs_dim, act_dim, state_dict, format_version}`` atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "config": dataclasses.asdict(self.config),
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TransitionModel:
+        """Rebuild a saved model (on CPU) through the factory; ``ModelFileError`` on any
+        problem, naming the file. ``MLPModel.load`` also checks the file holds an MLP."""
+        from advex.models.factory import make_model
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: model file not found")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a corrupt file
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelFileError(
+                f"{path}: not a readable model file ({type(exc).__name__}: {first_line})"
+            ) from exc
+        if not isinstance(payload, dict):
+            raise ModelFileError(f"{path}: expected a dict, found {type(payload).__name__}")
+        missing = [k for k in _REQUIRED_FILE_KEYS if k not in payload]
+        if missing:
+            raise ModelFileError(f"{path}: missing key(s) {', '.join(missing)}")
+        if payload["format_version"] != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path}: format_version {payload['format_version']!r}, this advex reads "
+                f"{FORMAT_VERSION}"
+            )
+        try:
+            model = make_model(
+                payload["kind"], payload["obs_dim"], payload["act_dim"], payload["config"]
+            )
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path}: {exc}") from exc
+        if not isinstance(model, cls):
+            raise ModelFileError(f"{path}: holds a {payload['kind']!r} model, not a {cls.__name__}")
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise ModelFileError(f"{path}: state_dict does not fit the model ({exc})") from exc
+        return model

@@ -1,0 +1,194 @@
+"""Probabilistic ensemble transition model (PETS: Chua et al. 2018; mbrl-lib ``GaussianMLP``).
+
+``E`` Gaussian MLPs run in parallel through batched ensemble linear layers (weights
+``E x in x out``, one ``torch.baddbmm`` per layer, no Python loop over members). Each member
+outputs the mean and log-variance of the normalised delta. The log-variance is soft-bounded
+between learned ``min_logvar``/``max_logvar`` with softplus (PETS appendix A.1) so it cannot
+run off to +-inf where there is no data, and a small penalty
+``0.01 * (max_logvar.sum() - min_logvar.sum())`` keeps the bounds tight. Members train on
+bootstrap resamples of the training set with a Gaussian NLL; after training the ``num_elites``
+members with the lowest validation MSE are the elites that ``predict`` uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from advex.models.base import (
+    ACTIVATIONS,
+    ArrayOrTensor,
+    TransitionModel,
+    init_weight_,
+    make_activation,
+)
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class EnsembleConfig:
+    """Architecture of :class:`EnsembleModel` (defaults as PETS / mbrl-lib).
+
+    num_members ``E`` and num_elites (members used by ``predict``, best validation MSE).
+    bootstrap: each member trains on its own with-replacement resample of the training set.
+    init_min_logvar / init_max_logvar: starting soft bounds of the log-variance.
+    logvar_penalty: weight of ``max_logvar.sum() - min_logvar.sum()`` in the loss.
+    seed: weight initialisation seed (training has its own). normalizer_eps: std floor.
+    """
+
+    num_members: int = 7
+    num_elites: int = 5
+    hidden_sizes: tuple[int, ...] = (200, 200, 200, 200)
+    activation: str = "silu"
+    bootstrap: bool = True
+    init_min_logvar: float = -10.0
+    init_max_logvar: float = 0.5
+    logvar_penalty: float = 0.01
+    seed: int = 0
+    normalizer_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(
+                f"EnsembleConfig: hidden_sizes must be positive ints, got {self.hidden_sizes}"
+            )
+        if self.num_members < 1:
+            raise ValueError(f"EnsembleConfig: num_members must be >= 1, got {self.num_members}")
+        if not 1 <= self.num_elites <= self.num_members:
+            raise ValueError(
+                f"EnsembleConfig: num_elites must be in [1, num_members={self.num_members}], "
+                f"got {self.num_elites}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"EnsembleConfig: unknown activation {self.activation!r}; "
+                f"valid: {', '.join(sorted(ACTIVATIONS))}"
+            )
+        if not self.init_min_logvar < self.init_max_logvar:
+            raise ValueError(
+                f"EnsembleConfig: init_min_logvar ({self.init_min_logvar}) must be below "
+                f"init_max_logvar ({self.init_max_logvar})"
+            )
+
+
+class EnsembleLinear(nn.Module):
+    """``E`` independent affine maps applied in one batched matmul.
+
+    Input ``B x in`` (the same rows for every member) or ``E x B x in`` (own rows per member)
+    -> output ``E x B x out``.
+    """
+
+    def __init__(
+        self, num_members: int, in_features: int, out_features: int, generator: torch.Generator
+    ) -> None:
+        super().__init__()
+        self.num_members = num_members
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(num_members, in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(num_members, 1, out_features))
+        init_weight_(self.weight, in_features, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 2:  # shared input: broadcast over members
+            return torch.matmul(x, self.weight) + self.bias
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"members={self.num_members}, in={self.in_features}, out={self.out_features}"
+
+
+class EnsembleModel(TransitionModel):
+    """Probabilistic ensemble: ``E`` Gaussian members, ``predict`` = moments of the elite
+    mixture (mean of elite means; mean of elite variances + variance of elite means)."""
+
+    kind = "ensemble"
+    elite_idx: torch.Tensor
+
+    def __init__(self, obs_dim: int, act_dim: int, config: EnsembleConfig | None = None) -> None:
+        config = config if config is not None else EnsembleConfig()
+        super().__init__(obs_dim, act_dim, config, normalizer_eps=config.normalizer_eps)
+        generator = torch.Generator().manual_seed(config.seed)
+        e = config.num_members
+        sizes = [obs_dim + act_dim, *config.hidden_sizes]
+        self.hidden = nn.ModuleList(
+            EnsembleLinear(e, fan_in, fan_out, generator)
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.activation = make_activation(config.activation)
+        self.output = EnsembleLinear(e, sizes[-1], 2 * obs_dim, generator)
+        self.min_logvar = nn.Parameter(torch.full((1, obs_dim), config.init_min_logvar))
+        self.max_logvar = nn.Parameter(torch.full((1, obs_dim), config.init_max_logvar))
+        self.register_buffer("elite_idx", torch.arange(config.num_elites))
+
+    @property
+    def num_members(self) -> int:
+        return self.config.num_members
+
+    @property
+    def bootstrap(self) -> bool:
+        return self.config.bootstrap
+
+    def forward_logvar(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised input ``B x (O+A)`` or ``E x B x (O+A)`` -> ``(mean, logvar)``, each
+        ``E x B x O``, log-variance soft-bounded to ``[min_logvar, max_logvar]``."""
+        h = x_norm
+        for layer in self.hidden:
+            h = self.activation(layer(h))
+        mean, logvar = self.output(h).chunk(2, dim=-1)
+        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
+        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+        return mean, logvar
+
+    def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = self.forward_logvar(x_norm)
+        return mean, logvar.exp()
+
+    def _combine_members(
+        self, mean: torch.Tensor, var: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        elite_mean, elite_var = mean[self.elite_idx], var[self.elite_idx]
+        mix_mean = elite_mean.mean(dim=0)
+        mix_var = elite_var.mean(dim=0) + elite_mean.var(dim=0, correction=0)
+        return mix_mean, mix_var
+
+    def train_loss(
+        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Gaussian NLL (up to constants) per member, mean over rows and dims, summed over
+        members, plus the log-variance bound penalty. Inputs ``E x b x O`` / ``E x b x A``."""
+        mean, logvar = self.forward_logvar(self.normalized_inputs(obs, act))
+        target = self.normalized_targets(obs, next_obs)
+        nll = ((mean - target).square() * (-logvar).exp() + logvar).mean(dim=(1, 2)).sum()
+        bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
+        return nll + self.config.logvar_penalty * bound_penalty
+
+    @torch.no_grad()
+    def after_fit(self, member_dim_mse: torch.Tensor) -> None:
+        """Elites: the ``num_elites`` members with the lowest validation MSE (kept sorted by
+        member index so the choice is deterministic and order-independent)."""
+        scores = member_dim_mse.mean(dim=-1)
+        best = torch.argsort(scores, stable=True)[: self.config.num_elites]
+        self.elite_idx.copy_(torch.sort(best).values)
+
+    def predict_members(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> tuple[Any, Any]:
+        """Every member's next-state ``(mean, var)`` in raw units, each ``E x B x O``
+        (numpy in -> numpy out; torch in -> differentiable torch out)."""
+        numpy_in, (obs_t, act_t) = self._validated(obs, act)
+        with self._grad_context(numpy_in):
+            mean, var = self._member_outputs(self.normalized_inputs(obs_t, act_t))
+            next_mean = obs_t + self.target_normalizer.denormalize(mean)
+            next_var = self.target_normalizer.denormalize_var(var)
+        return self._out(next_mean, numpy_in), self._out(next_var, numpy_in)
+
+    def disagreement(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> Any:
+        """Epistemic uncertainty ``B``: variance across **all** members of their normalised
+        mean deltas, averaged over dims (normalised units make dims comparable)."""
+        numpy_in, (obs_t, act_t) = self._validated(obs, act)
+        with self._grad_context(numpy_in):
+            mean, _ = self.forward_logvar(self.normalized_inputs(obs_t, act_t))
+            out = mean.var(dim=0, correction=0).mean(dim=-1)
+        return self._out(out, numpy_in)

@@ -1,0 +1,95 @@
+"""Deterministic MLP transition model: the simplest baseline, trained with MSE.
+
+It has no predictive variance of its own. So that ``predict``/``nll`` still return a meaningful
+Gaussian, after training it stores a per-dimension **residual variance**: the mean squared
+error of each normalised delta dimension on the validation data (training data if there is
+none). Before the first fit that variance is 1 (unit variance in normalised units).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from advex.models.base import ACTIVATIONS, TransitionModel, init_weight_, make_activation
+from torch import nn
+
+_MIN_RESIDUAL_VAR = 1e-6
+
+
+@dataclass
+class MLPConfig:
+    """Architecture of :class:`MLPModel`.
+
+    hidden_sizes: width of each hidden layer. activation: one of ``base.ACTIVATIONS``.
+    seed: weight initialisation seed (training has its own). normalizer_eps: std floor.
+    """
+
+    hidden_sizes: tuple[int, ...] = (200, 200, 200, 200)
+    activation: str = "silu"
+    seed: int = 0
+    normalizer_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(
+                f"MLPConfig: hidden_sizes must be positive ints, got {self.hidden_sizes}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"MLPConfig: unknown activation {self.activation!r}; "
+                f"valid: {', '.join(sorted(ACTIVATIONS))}"
+            )
+
+
+class MLPModel(TransitionModel):
+    """``[obs, act]`` (normalised) -> normalised delta, one network, MSE loss (``M = 1``)."""
+
+    kind = "mlp"
+    residual_var: torch.Tensor
+
+    def __init__(self, obs_dim: int, act_dim: int, config: MLPConfig | None = None) -> None:
+        config = config if config is not None else MLPConfig()
+        super().__init__(obs_dim, act_dim, config, normalizer_eps=config.normalizer_eps)
+        generator = torch.Generator().manual_seed(config.seed)
+        sizes = [obs_dim + act_dim, *config.hidden_sizes, obs_dim]
+        layers: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            # skip_init: build without the default init, which would draw from the global RNG.
+            linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+            init_weight_(linear.weight, fan_in, generator)
+            with torch.no_grad():
+                linear.bias.zero_()
+            layers.append(linear)
+            if i < len(sizes) - 2:
+                layers.append(make_activation(config.activation))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("residual_var", torch.ones(obs_dim))
+
+    @property
+    def num_members(self) -> int:
+        return 1
+
+    def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.net(x_norm)
+        if mean.ndim == 2:
+            mean = mean.unsqueeze(0)
+        return mean, self.residual_var.expand_as(mean)
+
+    def _combine_members(
+        self, mean: torch.Tensor, var: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return mean[0], var[0]
+
+    def train_loss(
+        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean squared error of the normalised delta over a ``1 x b`` minibatch."""
+        pred = self.net(self.normalized_inputs(obs, act))
+        return (pred - self.normalized_targets(obs, next_obs)).square().mean()
+
+    @torch.no_grad()
+    def after_fit(self, member_dim_mse: torch.Tensor) -> None:
+        """Residual variance per normalised dim on held-out data, floored for a stable NLL."""
+        self.residual_var.copy_(member_dim_mse[0].clamp_min(_MIN_RESIDUAL_VAR))

@@ -1,0 +1,296 @@
+"""The fit loop shared by every :class:`~advex.models.base.TransitionModel`.
+
+Adam on minibatches, one minibatch per member (ensembles: each member's rows come from its own
+bootstrap resample, all members in one batched step), early stopping on held-out validation MSE
+with the best weights restored, and loud failure on NaN/inf. Warm start is the default: calling
+``fit`` again continues from the current weights (the optimiser state starts fresh) after
+refitting the normalisers on the new training data.
+
+Determinism: shuffling and bootstrap draw from a ``torch.Generator`` seeded by ``seed``; weight
+init is seeded by the model config. On CPU two runs with the same seeds and thread count give
+bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from advex.types import TransitionBatch
+
+if TYPE_CHECKING:
+    from advex.models.base import TransitionModel
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings for :func:`fit_model`.
+
+    patience: epochs without a relative validation improvement of at least
+    ``min_rel_improvement`` before stopping. val_fraction: share of rows held out (a
+    ``ReplayBuffer`` splits with ``split(val_fraction, seed=split_seed)`` so a row's side never
+    moves as the buffer grows). max_train_steps: optional cap on gradient steps per call.
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 256
+    max_epochs: int = 200
+    patience: int = 10
+    val_fraction: float = 0.1
+    max_train_steps: int | None = None
+    device: str = "cpu"
+    split_seed: int = 0
+    min_rel_improvement: float = 1e-4
+    eval_chunk_size: int = 8192
+
+    def __post_init__(self) -> None:
+        checks = {
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "batch_size": self.batch_size >= 1,
+            "max_epochs": self.max_epochs >= 1,
+            "patience": self.patience >= 1,
+            "val_fraction": 0.0 <= self.val_fraction < 1.0,
+            "max_train_steps": self.max_train_steps is None or self.max_train_steps >= 1,
+            "min_rel_improvement": 0.0 <= self.min_rel_improvement < 1.0,
+            "eval_chunk_size": self.eval_chunk_size >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise ValueError(f"TrainConfig: invalid {values}")
+
+
+@dataclass
+class TrainHistory:
+    """What one :func:`fit_model` call did.
+
+    train_loss: per epoch, the mean training objective (MSE for the MLP; summed-over-members
+    NLL + penalty for the ensemble). val_loss: per epoch, validation MSE of member means in
+    normalised units, averaged over members (NaN when there was no validation data; then early
+    stopping watches train_loss). best_epoch: 0-based index of the restored weights.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    epochs: int = 0
+    wall_s: float = 0.0
+    steps: int = 0
+    stopped_early: bool = False
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss, gradient or parameter became NaN/inf during training.
+
+    The model is restored to its state before the ``fit`` call. ``epoch`` is 0-based; ``term``
+    is ``"loss"``, ``"gradient"``, ``"parameter"`` or ``"validation loss"``.
+    """
+
+    def __init__(self, epoch: int, term: str, detail: str = "") -> None:
+        self.epoch = epoch
+        self.term = term
+        message = f"training diverged at epoch {epoch}: the {term} became non-finite (NaN/inf)"
+        super().__init__(message + (f"; {detail}" if detail else ""))
+
+
+def split_batch(
+    batch: TransitionBatch, val_fraction: float, seed: int
+) -> tuple[TransitionBatch, TransitionBatch | None]:
+    """Seeded train/validation split of a batch. Row ``i`` goes to validation iff the ``i``-th
+    uniform draw of ``default_rng(seed)`` is below ``val_fraction``; the draws form a stream,
+    so a row's side depends only on ``(seed, i)``, as with ``ReplayBuffer.split``."""
+    draws = np.random.default_rng(seed).random(len(batch))
+    val_mask = draws < val_fraction
+    train = _rows(batch, np.flatnonzero(~val_mask))
+    return train, (_rows(batch, np.flatnonzero(val_mask)) if val_mask.any() else None)
+
+
+def _rows(batch: TransitionBatch, idx: np.ndarray) -> TransitionBatch:
+    return TransitionBatch(
+        obs=batch.obs[idx],
+        act=batch.act[idx],
+        next_obs=batch.next_obs[idx],
+        reward=batch.reward[idx],
+        terminated=batch.terminated[idx],
+        truncated=batch.truncated[idx],
+    )
+
+
+def _resolve_data(
+    data: Any, val: TransitionBatch | None, config: TrainConfig
+) -> tuple[TransitionBatch, TransitionBatch | None]:
+    if isinstance(data, TransitionBatch):
+        if val is not None:
+            return data, val
+        return split_batch(data, config.val_fraction, config.split_seed)
+    if hasattr(data, "split") and hasattr(data, "batch"):  # a ReplayBuffer (duck-typed)
+        if val is not None:
+            return data.batch(None), val
+        train_idx, val_idx = data.split(config.val_fraction, seed=config.split_seed)
+        return data.batch(train_idx), (data.batch(val_idx) if len(val_idx) else None)
+    raise TypeError(
+        f"fit: data must be a ReplayBuffer or a TransitionBatch, got {type(data).__name__}"
+    )
+
+
+def _tensors(
+    model: TransitionModel, batch: TransitionBatch, what: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Shape-check a batch against the model (finiteness is left to divergence detection)."""
+    for name, dim in (("obs", model.obs_dim), ("act", model.act_dim), ("next_obs", model.obs_dim)):
+        arr = getattr(batch, name)
+        if arr.ndim != 2 or arr.shape[1] != dim:
+            raise ValueError(f"fit: {what} {name} has shape {arr.shape}, expected N x {dim}")
+    return batch.tensors(device)
+
+
+def _non_finite_note(batch: TransitionBatch, what: str) -> str:
+    counts = {
+        name: int((~np.isfinite(getattr(batch, name))).sum()) for name in ("obs", "act", "next_obs")
+    }
+    bad = ", ".join(f"{n} in {name}" for name, n in counts.items() if n)
+    return f"the {what} holds non-finite values ({bad})" if bad else ""
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    if not tensors:
+        return True
+    return bool(torch.isfinite(torch.nn.utils.get_total_norm(tensors)))
+
+
+def _clone_state(model: TransitionModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit_model(
+    model: TransitionModel,
+    data: Any,
+    config: TrainConfig | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    val: TransitionBatch | None = None,
+) -> TrainHistory:
+    """Train ``model`` in place on ``data`` (``ReplayBuffer`` or ``TransitionBatch``).
+
+    Validation data: ``val`` if given, else the buffer's ``split`` / a seeded split of the
+    batch. Raises ``TrainingDivergedError`` (model restored to its pre-call state) on NaN/inf.
+    """
+    config = config if config is not None else TrainConfig()
+    started = time.perf_counter()
+    train_batch, val_batch = _resolve_data(data, val, config)
+    if len(train_batch) == 0:
+        raise ValueError("fit: no training rows (empty data, or every row went to validation)")
+    device = torch.device(config.device)
+    model.to(device)
+    train = _tensors(model, train_batch, "training data", device)
+    held_out = _tensors(model, val_batch, "validation data", device) if val_batch else None
+
+    before = _clone_state(model)
+    try:
+        history = _train(model, train, held_out, config, seed, progress, train_batch, val_batch)
+    except TrainingDivergedError:
+        model.load_state_dict(before)
+        raise
+    history.wall_s = time.perf_counter() - started
+    return history
+
+
+def _train(
+    model: TransitionModel,
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    held_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    config: TrainConfig,
+    seed: int,
+    progress: bool,
+    train_batch: TransitionBatch,
+    val_batch: TransitionBatch | None,
+) -> TrainHistory:
+    obs, act, next_obs = train
+    device = obs.device
+    model.fit_normalizers(obs, act, next_obs)
+
+    def diverged(epoch: int, term: str) -> TrainingDivergedError:
+        notes = [_non_finite_note(train_batch, "training data")]
+        if val_batch is not None:
+            notes.append(_non_finite_note(val_batch, "validation data"))
+        return TrainingDivergedError(epoch, term, "; ".join(n for n in notes if n))
+
+    generator = torch.Generator().manual_seed(seed)
+    n, members = obs.shape[0], model.num_members
+    if model.bootstrap:
+        member_rows = torch.randint(n, (members, n), generator=generator)
+    else:
+        member_rows = torch.arange(n).expand(members, n)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    history = TrainHistory()
+    best_score, best_state, since_best = math.inf, _clone_state(model), 0
+    bar = tqdm(
+        range(config.max_epochs), desc=f"fit {model.kind}", disable=not progress, leave=False
+    )
+    for epoch in bar:
+        model.train()
+        # Each member visits its own rows in its own random order: M x N indices.
+        perm = torch.argsort(torch.rand(members, n, generator=generator), dim=1)
+        order = torch.gather(member_rows, 1, perm).to(device)
+        loss_sum, rows_seen, capped = 0.0, 0, False
+        for start in range(0, n, config.batch_size):
+            idx = order[:, start : start + config.batch_size]  # M x b
+            loss = model.train_loss(obs[idx], act[idx], next_obs[idx])
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise diverged(epoch, "loss")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if not _all_finite([p.grad for p in params if p.grad is not None]):
+                raise diverged(epoch, "gradient")
+            optimizer.step()
+            if not _all_finite([p.detach() for p in params]):
+                raise diverged(epoch, "parameter")
+            loss_sum += loss_value * idx.shape[1]
+            rows_seen += idx.shape[1]
+            history.steps += 1
+            if config.max_train_steps is not None and history.steps >= config.max_train_steps:
+                capped = True
+                break
+        model.eval()
+        train_loss = loss_sum / rows_seen
+        val_loss = math.nan
+        if held_out is not None:
+            val_loss = float(model.member_dim_mse(*held_out, config.eval_chunk_size).mean())
+            if not math.isfinite(val_loss):
+                raise diverged(epoch, "validation loss")
+        history.train_loss.append(train_loss)
+        history.val_loss.append(val_loss)
+        history.epochs = epoch + 1
+        score = val_loss if held_out is not None else train_loss
+        # Relative to |best| so a negative score (ensemble NLL without validation) works too.
+        if best_score == math.inf or score < best_score - config.min_rel_improvement * abs(
+            best_score
+        ):
+            best_score, best_state, since_best = score, _clone_state(model), 0
+            history.best_epoch = epoch
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=history.best_epoch)
+        if since_best >= config.patience:
+            history.stopped_early = True
+            break
+        if capped:
+            break
+    bar.close()
+
+    model.load_state_dict(best_state)
+    score_data = held_out if held_out is not None else train
+    model.after_fit(model.member_dim_mse(*score_data, config.eval_chunk_size))
+    return history

@@ -1,0 +1,83 @@
+"""Seeded collection: identical buffers, correct episode bookkeeping, honest final observations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from advex.envs import UnknownTaskError, get_task
+from advex.exploration.collect import collect
+
+
+def _assert_same(a, b) -> None:  # type: ignore[no-untyped-def]
+    for name in ("obs", "act", "next_obs", "reward", "terminated", "truncated"):
+        np.testing.assert_array_equal(getattr(a.batch(), name), getattr(b.batch(), name))
+    np.testing.assert_array_equal(a.episode_id, b.episode_id)
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_same_seed_same_buffer(n_envs: int) -> None:
+    a = collect("InvertedPendulum-v5", n_steps=300, seed=5, n_envs=n_envs, progress=False)
+    b = collect("InvertedPendulum-v5", n_steps=300, seed=5, n_envs=n_envs, progress=False)
+    c = collect("InvertedPendulum-v5", n_steps=300, seed=6, n_envs=n_envs, progress=False)
+    assert len(a) == 300
+    _assert_same(a, b)
+    assert not np.array_equal(a.batch().obs, c.batch().obs)
+
+
+def test_transitions_chain_within_episodes_and_end_correctly() -> None:
+    buf = collect("InvertedPendulum-v5", n_steps=400, seed=0, progress=False)
+    data, ep = buf.batch(), buf.episode_id
+    same_episode = ep[1:] == ep[:-1]
+    # inside an episode, s'_t is s_{t+1}
+    np.testing.assert_array_equal(data.next_obs[:-1][same_episode], data.obs[1:][same_episode])
+    # an episode id changes exactly after a terminated/truncated row
+    ended = data.terminated | data.truncated
+    np.testing.assert_array_equal(~same_episode, ended[:-1])
+    assert data.terminated.sum() > 5  # random actions drop the pendulum often
+    # the terminal next_obs is the fallen pole (|angle| > 0.2), not a reset observation
+    assert np.all(np.abs(data.next_obs[data.terminated, 1]) > 0.2)
+
+
+def test_truncation_at_time_limit() -> None:
+    spec = get_task("Reacher-v5")  # never terminates: every episode ends by the time limit
+    buf = collect("Reacher-v5", n_steps=2 * spec.max_episode_steps + 7, seed=1, progress=False)
+    data = buf.batch()
+    assert not data.terminated.any()
+    assert np.flatnonzero(data.truncated).tolist() == [
+        spec.max_episode_steps - 1,
+        2 * spec.max_episode_steps - 1,
+    ]
+    assert buf.episode_id.tolist()[-1] == 2
+
+
+def test_custom_policy_and_appending_continues_episode_ids() -> None:
+    spec = get_task("InvertedPendulum-v5")
+    calls = []
+
+    def zero_policy(obs: np.ndarray) -> np.ndarray:
+        calls.append(obs.shape)
+        return np.zeros((len(obs), spec.act_dim), dtype=np.float32)
+
+    buf = collect("InvertedPendulum-v5", zero_policy, n_steps=50, seed=0, progress=False)
+    assert calls[0] == (1, spec.obs_dim)
+    assert np.all(buf.batch().act == 0)
+    first_max = buf.episode_id.max()
+    collect("InvertedPendulum-v5", n_steps=20, seed=1, buffer=buf, progress=False)
+    assert len(buf) == 70 and buf.episode_id[50] == first_max + 1
+
+
+def test_nan_policy_and_unknown_task_give_clear_errors() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        collect(
+            "InvertedPendulum-v5", lambda o: np.full((len(o), 1), np.nan), n_steps=5, progress=False
+        )
+    with pytest.raises(UnknownTaskError, match="HalfCheetah-v5"):
+        collect("HalfCheeta-v5", n_steps=5, progress=False)
+
+
+def test_async_matches_lean() -> None:
+    lean = collect("InvertedPendulum-v5", n_steps=120, seed=2, n_envs=2, progress=False)
+    sub = collect(
+        "InvertedPendulum-v5", n_steps=120, seed=2, n_envs=2, vectorization="async", progress=False
+    )
+    _assert_same(lean, sub)
