@@ -25,7 +25,7 @@ from advex.envs import get_task
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector
 from advex.exploration.strategy import STRATEGIES, make_strategy, strategy_config_from_dict
-from advex.models import TrainConfig, make_model, model_config_from_dict
+from advex.models import TrainConfig, make_model
 
 RESULT_COLUMNS = ["task", "strategy", "seed", "env_steps", "metric", "value", "wall_s"]
 
@@ -101,9 +101,7 @@ def round_seed(seed: int, round_index: int, purpose: str) -> int:
 def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[RunState, Any]:
     spec = get_task(cfg.task)
     torch.manual_seed(seed)
-    model = make_model(
-        cfg.model, spec.obs_dim, spec.act_dim, model_config_from_dict(cfg.model, cfg.model_config)
-    )
+    model = make_model(cfg.model, spec.obs_dim, spec.act_dim, cfg.model_config)
     strategy = make_strategy(
         strategy_name, spec, strategy_config_from_dict(strategy_name, cfg.strategy_config), seed
     )

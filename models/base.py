@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-from advex.models.normalizer import Normalizer
 from torch import nn
+
+from advex.models.normalizer import Normalizer
 
 if TYPE_CHECKING:
     from advex.models.training import TrainConfig, TrainHistory
-
     from advex.types import TransitionBatch
 
 #: Version of the dict written by :meth:`TransitionModel.save`; bump on incompatible change.
@@ -176,9 +176,7 @@ class TransitionModel(abc.ABC, nn.Module):
         for name, value, dim in named:
             t = _to_tensor(name, value, self.device)
             if t.ndim != 2 or t.shape[1] != dim:
-                raise ModelInputError(
-                    f"{name}: expected shape B x {dim}, got {tuple(t.shape)}"
-                )
+                raise ModelInputError(f"{name}: expected shape B x {dim}, got {tuple(t.shape)}")
             if rows is None:
                 rows = t.shape[0]
             elif t.shape[0] != rows:

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
+from torch.nn import functional as F
+
 from advex.models.base import (
     ACTIVATIONS,
     ArrayOrTensor,
@@ -23,8 +26,6 @@ from advex.models.base import (
     init_weight_,
     make_activation,
 )
-from torch import nn
-from torch.nn import functional as F
 
 
 @dataclass

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from advex.models.base import TransitionModel
 from advex.models.ensemble import EnsembleConfig, EnsembleModel
 from advex.models.mlp import MLPConfig, MLPModel
 
 #: Any model architecture config.
-ModelConfig = MLPConfig | EnsembleConfig
+ModelConfig: TypeAlias = MLPConfig | EnsembleConfig
 
 #: kind -> (model class, config class).
 MODEL_KINDS: dict[str, tuple[type[TransitionModel], type]] = {
@@ -63,8 +63,7 @@ def make_model(
         config = config_from_dict(kind, config)
     elif not isinstance(config, config_cls):
         raise TypeError(
-            f"make_model: kind {kind!r} needs a {config_cls.__name__}, "
-            f"got {type(config).__name__}"
+            f"make_model: kind {kind!r} needs a {config_cls.__name__}, got {type(config).__name__}"
         )
     return model_cls(obs_dim, act_dim, config)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from advex.models.base import ACTIVATIONS, TransitionModel, init_weight_, make_activation
 from torch import nn
+
+from advex.models.base import ACTIVATIONS, TransitionModel, init_weight_, make_activation
 
 _MIN_RESIDUAL_VAR = 1e-6
 

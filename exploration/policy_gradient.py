@@ -1,0 +1,305 @@
+"""Score-function (REINFORCE) learning of an exploration policy from per-transition rewards.
+
+Shared by ``adversarial-sf`` (reward = the refitted model's loss on the transition) and
+``disagreement`` (reward = ensemble disagreement): they differ only in
+:meth:`ScoreFunctionStrategy.transition_rewards`.
+
+Estimator (Williams 1992; the score-function estimator of the lecture notes, seed 001):
+``grad_rho E[R] = E[grad_rho log pi_rho(a|s) * A]`` on the on-policy batch of the round just
+collected, with a few epochs of PPO's clipped surrogate (Schulman et al. 2017) so each batch
+is used more than once without stepping too far. Choices, and why:
+
+- **Return-to-go** ``G_t = sum_k gamma^k r_{t+k}`` within an episode (``gamma`` default 0.9):
+  where the robot is depends on earlier actions, so an action is credited with the loss it
+  leads to a few steps later. Episodes cut by the round's end are treated as ended (no value
+  bootstrap: rewards move every round as the model refits, so a value net would be stale).
+- **Reward normalisation**: rewards are z-scored per batch before the returns (loss scales
+  shrink as the model improves; subtracting the batch mean also removes the bias towards
+  long episodes that positive rewards would create). ``log_rewards`` optionally compresses
+  heavy tails first.
+- **Baseline**: the batch mean of the returns, then advantages are z-scored (the constant
+  baseline of REINFORCE; stable when the reward function changes every round).
+- **Against minimax collapse** (the model fits whatever the adversary found, the adversary
+  must keep moving): entropy bonus ``ent_coef``, a log-std floor in the policy, gradient-norm
+  clipping ``max_grad_norm``, PPO's ratio clip and a KL early stop ``target_kl``.
+
+Log-probabilities use the pre-squash ``u`` recorded while collecting (exact); the tanh
+Jacobian cancels in the PPO ratio. If the recorded ``u`` does not match the buffer's actions
+(e.g. the round was collected by someone else), ``u = atanh(a)`` is used instead.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from advex.envs import TaskSpec
+from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
+from advex.exploration.strategy import Strategy, StrategyConfig
+from advex.types import TransitionBatch
+
+
+@dataclass
+class ScoreFunctionConfig(GaussianPolicyConfig, StrategyConfig):
+    """Policy network (see :class:`GaussianPolicyConfig`) plus the PPO-style learner."""
+
+    lr: float = 3e-4
+    gamma: float = 0.9
+    epochs: int = 8
+    minibatch_size: int = 256
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    max_grad_norm: float = 0.5
+    #: stop the epochs early once the approximate KL exceeds 1.5 x this (``None``: never).
+    target_kl: float | None = 0.05
+    normalize_rewards: bool = True
+    log_rewards: bool = False
+    #: rows per model call when computing rewards (bounds memory on big rounds).
+    reward_chunk: int = 8192
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        checks = {
+            "lr > 0": self.lr > 0,
+            "0 <= gamma <= 1": 0 <= self.gamma <= 1,
+            "epochs >= 1": self.epochs >= 1,
+            "minibatch_size >= 1": self.minibatch_size >= 1,
+            "clip_range > 0": self.clip_range > 0,
+            "ent_coef >= 0": self.ent_coef >= 0,
+            "max_grad_norm > 0": self.max_grad_norm > 0,
+            "target_kl > 0 or None": self.target_kl is None or self.target_kl > 0,
+            "reward_chunk >= 1": self.reward_chunk >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"{type(self).__name__}: need {', '.join(bad)}")
+
+
+def discounted_returns(rewards: np.ndarray, episode_ids: np.ndarray, gamma: float) -> np.ndarray:
+    """Return-to-go ``B`` within each episode.
+
+    Rows of one episode appear in time order but may interleave with other episodes' rows
+    (several envs), so the running sum is kept per episode id, walking backwards.
+    """
+    out = np.empty(len(rewards), dtype=np.float64)
+    running: dict[int, float] = {}
+    for i in range(len(rewards) - 1, -1, -1):
+        ep = int(episode_ids[i])
+        g = float(rewards[i]) + gamma * running.get(ep, 0.0)
+        running[ep] = g
+        out[i] = g
+    return out
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    std = float(x.std())
+    return (x - x.mean()) / std if std > 1e-12 else x - x.mean()
+
+
+class ScoreFunctionLearner:
+    """PPO-clip updates of a :class:`GaussianPolicy` from on-policy ``(s, u, r)`` batches."""
+
+    def __init__(
+        self, policy: GaussianPolicy, config: ScoreFunctionConfig, generator: torch.Generator
+    ) -> None:
+        self.policy = policy
+        self.config = config
+        self.generator = generator
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+
+    def advantages(self, rewards: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
+        """Per-transition rewards ``B`` -> normalised advantages ``B`` (see module docstring)."""
+        r = np.asarray(rewards, dtype=np.float64)
+        if self.config.log_rewards:
+            r = np.log(np.maximum(r, 0.0) + 1e-8)
+        if self.config.normalize_rewards:
+            r = _zscore(r)
+        return _zscore(discounted_returns(r, episode_ids, self.config.gamma))
+
+    def update(
+        self, obs: np.ndarray, u: np.ndarray, rewards: np.ndarray, episode_ids: np.ndarray
+    ) -> dict[str, float]:
+        """A few epochs of clipped-surrogate steps on one batch (``obs B x O``, ``u B x A``,
+        ``rewards B``, ``episode_ids B``); returns diagnostics."""
+        cfg = self.config
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        u_t = torch.as_tensor(u, dtype=torch.float32)
+        adv_t = torch.as_tensor(self.advantages(rewards, episode_ids), dtype=torch.float32)
+        with torch.no_grad():
+            old_logp = self.policy.gaussian_log_prob(obs_t, u_t)
+        n = len(obs_t)
+        stats: dict[str, list[float]] = {"loss": [], "kl": [], "clip": []}
+        epochs_run = 0
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(n, generator=self.generator)
+            epoch_kl = []
+            for start in range(0, n, cfg.minibatch_size):
+                idx = perm[start:start + cfg.minibatch_size]
+                log_ratio = self.policy.gaussian_log_prob(obs_t[idx], u_t[idx]) - old_logp[idx]
+                ratio = log_ratio.exp()
+                adv = adv_t[idx]
+                surrogate = torch.minimum(
+                    ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
+                )
+                loss = -surrogate.mean() - cfg.ent_coef * self.policy.entropy()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    kl = float(((ratio - 1) - log_ratio).mean())
+                    stats["clip"].append(
+                        float(((ratio - 1).abs() > cfg.clip_range).float().mean())
+                    )
+                stats["loss"].append(float(loss))
+                epoch_kl.append(kl)
+            stats["kl"].extend(epoch_kl)
+            epochs_run += 1
+            if cfg.target_kl is not None and np.mean(epoch_kl) > 1.5 * cfg.target_kl:
+                break
+        return {
+            "policy_loss": float(np.mean(stats["loss"])),
+            "approx_kl": float(np.mean(stats["kl"])),
+            "clip_fraction": float(np.mean(stats["clip"])),
+            "epochs": float(epochs_run),
+            "entropy": float(self.policy.entropy()),
+            "log_std_mean": float(self.policy.log_std().mean()),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": copy.deepcopy(self.optimizer.state_dict())}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+
+
+def clone_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached copies (a module's ``state_dict`` aliases live weights that keep training)."""
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+class ScoreFunctionStrategy(Strategy):
+    """A Gaussian policy trained by :class:`ScoreFunctionLearner` on
+    :meth:`transition_rewards` of the round it collected (abstract: subclasses give the
+    reward)."""
+
+    config_cls = ScoreFunctionConfig
+    config: ScoreFunctionConfig
+
+    def __init__(self, spec: TaskSpec, config: ScoreFunctionConfig, seed: int) -> None:
+        super().__init__(spec, config, seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.policy = GaussianPolicy(
+            spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator
+        )
+        self.learner = ScoreFunctionLearner(self.policy, config, self.generator)
+        self.last_rewards = np.zeros(0, dtype=np.float64)
+        self._round_u = np.zeros((0, spec.act_dim), dtype=np.float32)
+        self._obs_seen = 0  # buffer rows already merged into the policy's obs normaliser
+
+    @abc.abstractmethod
+    def transition_rewards(self, batch: TransitionBatch, model: Any) -> np.ndarray:
+        """Reward ``B`` (float64) of each transition of the latest round under ``model``."""
+
+    def check_model(self, model: Any) -> None:
+        """Raise :class:`StrategyModelError` if ``model`` cannot give this strategy's reward."""
+
+    # ------------------------------------------------------------------ acting
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy.sample(self._check_obs(obs), self.rng)[0]
+
+    def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
+                progress: bool = True) -> None:
+        """Collect with the policy, remembering each action's pre-squash ``u``."""
+        drawn: list[np.ndarray] = []
+
+        def recording_policy(obs: np.ndarray) -> np.ndarray:
+            act, u = self.policy.sample(self._check_obs(obs), self.rng)
+            drawn.append(u)
+            return act
+
+        self._begin_round(buffer)
+        collector.run(buffer, n_steps, seed, policy=recording_policy, progress=progress,
+                      desc=f"{self.name} {self.spec.name}")
+        self._end_round(buffer, n_steps)
+        # The collector keeps rows in call order and drops the surplus of the last call.
+        self._round_u = np.concatenate(drawn)[:n_steps].astype(np.float32)
+
+    def _pre_squash(self, act: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``u`` for the round's actions: the recorded draw if it reproduces them, else
+        ``atanh``. Returns ``(u, recorded)``."""
+        u = self._round_u
+        if u.shape == act.shape:
+            center, half = self.policy.center.numpy(), self.policy.half.numpy()
+            if np.allclose(center + half * np.tanh(u), act, atol=1e-5, rtol=0):
+                return u, True
+        with torch.no_grad():
+            return self.policy.unsquash(torch.as_tensor(act)).numpy(), False
+
+    # ------------------------------------------------------------------ learning
+    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+        """Reward the latest round's transitions under the refitted ``model`` and take the
+        policy's ascent steps; then merge the new rows into the obs normaliser."""
+        self.check_model(model)
+        idx = self.round_data(buffer)
+        diagnostics: dict[str, float] = {"n_transitions": float(len(idx))}
+        if len(idx):
+            batch = buffer.batch(idx)
+            rewards = np.asarray(self.transition_rewards(batch, model), dtype=np.float64)
+            if rewards.shape != (len(idx),) or not np.all(np.isfinite(rewards)):
+                raise ValueError(
+                    f"{self.name}: rewards must be {len(idx)} finite values, got shape "
+                    f"{rewards.shape} with {int((~np.isfinite(rewards)).sum())} non-finite"
+                )
+            self.last_rewards = rewards
+            u, recorded = self._pre_squash(batch.act)
+            diagnostics.update(
+                self.learner.update(batch.obs, u, rewards, buffer.episode_id[idx])
+            )
+            diagnostics.update(
+                reward_mean=float(rewards.mean()),
+                reward_max=float(rewards.max()),
+                reward_std=float(rewards.std()),
+                u_recorded=float(recorded),
+            )
+        if len(buffer) > self._obs_seen:
+            self.policy.obs_normalizer.update(buffer.batch(np.arange(self._obs_seen,
+                                                                     len(buffer))).obs)
+            self._obs_seen = len(buffer)
+        self._clear_round()
+        self._round_u = np.zeros((0, self.spec.act_dim), dtype=np.float32)
+        return diagnostics
+
+    def _model_chunks(self, fn: Any, *arrays: np.ndarray) -> np.ndarray:
+        """``fn`` (numpy in, ``B`` out) applied in chunks of ``reward_chunk`` rows."""
+        step = self.config.reward_chunk
+        parts = [np.asarray(fn(*(a[i:i + step] for a in arrays)), dtype=np.float64)
+                 for i in range(0, len(arrays[0]), step)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update(
+            policy=clone_tensors(self.policy.state_dict()),
+            learner=self.learner.state_dict(),
+            torch_generator=self.generator.get_state(),
+            round_u=torch.as_tensor(self._round_u).clone(),
+            obs_seen=self._obs_seen,
+        )
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.policy.load_state_dict(clone_tensors(state["policy"]))
+        self.learner.load_state_dict(state["learner"])
+        self.generator.set_state(state["torch_generator"].clone())
+        self._round_u = state["round_u"].numpy().astype(np.float32).copy()
+        self._obs_seen = int(state["obs_seen"])

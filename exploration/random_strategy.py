@@ -1,0 +1,39 @@
+"""Uniform random exploration: the baseline every other strategy must beat.
+
+Actions are drawn uniformly from the task's action box with the strategy's own seeded
+generator; nothing is learned between rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from advex.envs import TaskSpec
+from advex.exploration.strategy import Strategy, StrategyConfig
+
+
+@dataclass
+class RandomConfig(StrategyConfig):
+    """Uniform random actions need no settings."""
+
+
+class RandomStrategy(Strategy):
+    """``a ~ U[low, high]`` independently per row and dimension."""
+
+    name = "random"
+    config_cls = RandomConfig
+
+    def __init__(self, spec: TaskSpec, config: RandomConfig, seed: int) -> None:
+        super().__init__(spec, config, seed)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = self._check_obs(obs)
+        size = (len(obs), self.spec.act_dim)
+        return self.rng.uniform(self.low, self.high, size=size).astype(np.float32)
+
+    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+        self._clear_round()
+        return {}

@@ -1,0 +1,251 @@
+"""The one interface every exploration strategy implements, and the registry that builds them.
+
+A strategy decides which actions the robot takes while collecting data for the transition
+model. The experiment loop is the same for all of them::
+
+    strategy = make_strategy("adversarial-sf", task, config, seed)
+    for round in rounds:
+        strategy.collect(collector, buffer, n_steps, seed=round_seed)   # real env steps
+        model.fit(buffer)                                               # the model's min step
+        diagnostics = strategy.update(buffer, model)                    # the strategy's max step
+        checkpoint(strategy.state_dict())
+
+Checkpoints: :meth:`Strategy.state_dict` holds only tensors, python scalars, strings, bytes,
+lists and dicts (numpy generator states are dicts of ints), so ``torch.save`` / ``torch.load(
+weights_only=True)`` round-trip it; loading it into a fresh strategy built with the same name,
+task and config resumes bit-identically (SB3 strategies excepted, see ``sb3_strategy``).
+
+The registry is lazy (``name -> "module:Class"``) so that building ``random`` never imports
+stable-baselines3 and a strategy module can import this one without an import cycle.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import functools
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from advex.envs import TaskSpec, get_task, make_env
+
+if TYPE_CHECKING:
+    from advex.exploration.buffer import ReplayBuffer
+    from advex.exploration.collect import Collector
+
+#: Strategy name -> ``"module:Class"`` (imported on first use).
+STRATEGIES: dict[str, str] = {
+    "random": "advex.exploration.random_strategy:RandomStrategy",
+    "adversarial-sf": "advex.exploration.adversarial:AdversarialScoreFunction",
+    "adversarial-pw": "advex.exploration.adversarial:AdversarialPathwise",
+    "disagreement": "advex.exploration.disagreement:DisagreementStrategy",
+    "sb3-ppo": "advex.exploration.sb3_strategy:SB3PPOStrategy",
+    "sb3-sac": "advex.exploration.sb3_strategy:SB3SACStrategy",
+}
+
+
+class UnknownStrategyError(ValueError):
+    """A strategy name that is not in :data:`STRATEGIES`."""
+
+
+class StrategyModelError(ValueError):
+    """The model handed to :meth:`Strategy.update` lacks what the strategy needs."""
+
+
+class StrategyStateError(ValueError):
+    """A ``state_dict`` that does not belong to this strategy (name, task or shape)."""
+
+
+@dataclass
+class StrategyConfig:
+    """Base of every strategy's config dataclass (each strategy names its own subclass in
+    ``Strategy.config_cls``; ``random`` needs no fields)."""
+
+
+def list_strategies() -> list[str]:
+    """Valid strategy names, registry order."""
+    return list(STRATEGIES)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name``; :class:`UnknownStrategyError` lists valid names."""
+    if not isinstance(name, str) or name not in STRATEGIES:
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}"
+        )
+    module_name, class_name = STRATEGIES[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def default_config(name: str) -> StrategyConfig:
+    """A fresh default config of strategy ``name``."""
+    return strategy_class(name).config_cls()
+
+
+def config_from_dict(name: str, values: Mapping[str, Any]) -> StrategyConfig:
+    """Build ``name``'s config from a plain dict (CLI, JSON); unknown keys are an error that
+    lists the valid ones."""
+    cls = strategy_class(name).config_cls
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown {name} config field(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(valid) or '(none)'}"
+        )
+    return cls(**dict(values))
+
+
+def make_strategy(
+    name: str,
+    spec: TaskSpec | str,
+    config: StrategyConfig | Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> Strategy:
+    """Build strategy ``name`` for task ``spec`` (a :class:`TaskSpec` or a task name).
+
+    ``config``: ``None`` (defaults), the strategy's config dataclass, or a dict of overrides.
+    """
+    cls = strategy_class(name)
+    spec = get_task(spec)
+    if config is None:
+        config = cls.config_cls()
+    elif isinstance(config, Mapping):
+        config = config_from_dict(name, config)
+    elif not isinstance(config, cls.config_cls):
+        raise ValueError(
+            f"strategy {name!r} takes a {cls.config_cls.__name__}, got {type(config).__name__}"
+        )
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    return cls(spec, config, int(seed))
+
+
+@functools.lru_cache(maxsize=None)
+def _bounds_of(spec: TaskSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    env = make_env(spec, disable_env_checker=True)
+    try:
+        space = env.action_space
+        return tuple(map(float, space.low)), tuple(map(float, space.high))
+    finally:
+        env.close()
+
+
+def action_bounds(spec: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` float32 ``A`` of the task's action box (built once per task, cached)."""
+    low, high = _bounds_of(spec)
+    low_a, high_a = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    if low_a.shape != (spec.act_dim,) or not np.all(np.isfinite(low_a) & np.isfinite(high_a)):
+        raise ValueError(
+            f"{spec.name}: action space must be a finite box of dim {spec.act_dim}, "
+            f"got low={low_a}, high={high_a}"
+        )
+    return low_a, high_a
+
+
+class Strategy(abc.ABC):
+    """An exploration strategy: a behaviour policy plus how it learns between rounds.
+
+    Attributes: ``name`` (registry name), ``spec`` (the task), ``config``, ``seed``,
+    ``low``/``high`` (``A`` action bounds), ``rng`` (its own ``np.random.Generator``).
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(self, spec: TaskSpec, config: StrategyConfig, seed: int) -> None:
+        self.spec = spec
+        self.config = config
+        self.seed = int(seed)
+        self.low, self.high = action_bounds(spec)
+        self.rng = np.random.default_rng(self.seed)
+        # Rows [round_start, round_end) of the buffer are the ones this strategy's last
+        # collect() appended; -1 means "no round collected since the last update".
+        self._round_start = -1
+        self._round_end = -1
+
+    # ------------------------------------------------------------------ acting
+    @abc.abstractmethod
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Batched observations ``N x O`` -> actions ``N x A`` float32 within ``[low, high]``,
+        sampled with the strategy's own seeded generator."""
+
+    def _check_obs(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.spec.obs_dim:
+            raise ValueError(
+                f"{self.name}.act: expected obs of shape N x {self.spec.obs_dim}, "
+                f"got {obs.shape}"
+            )
+        return obs
+
+    # ------------------------------------------------------------------ collecting
+    def collect(
+        self,
+        collector: Collector,
+        buffer: ReplayBuffer,
+        n_steps: int,
+        seed: int,
+        progress: bool = True,
+    ) -> None:
+        """Append ``n_steps`` real transitions from this strategy's policy to ``buffer``."""
+        self._begin_round(buffer)
+        collector.run(buffer, n_steps, seed, policy=self.act, progress=progress,
+                      desc=f"{self.name} {self.spec.name}")
+        self._end_round(buffer, n_steps)
+
+    def _begin_round(self, buffer: ReplayBuffer) -> None:
+        self._round_start = len(buffer)
+
+    def _end_round(self, buffer: ReplayBuffer, n_steps: int) -> None:
+        self._round_end = len(buffer)
+        if self._round_end - self._round_start != n_steps:
+            raise RuntimeError(
+                f"{self.name}: expected {n_steps} new rows, buffer grew by "
+                f"{self._round_end - self._round_start}"
+            )
+
+    def round_data(self, buffer: ReplayBuffer) -> np.ndarray:
+        """Row indices of the transitions the last :meth:`collect` appended (empty if none
+        since the last update, or if the buffer no longer holds them)."""
+        if self._round_start < 0 or self._round_end > len(buffer):
+            return np.zeros(0, dtype=np.int64)
+        return np.arange(self._round_start, self._round_end, dtype=np.int64)
+
+    def _clear_round(self) -> None:
+        self._round_start = self._round_end = -1
+
+    # ------------------------------------------------------------------ learning
+    def update(self, buffer: ReplayBuffer, model: Any) -> dict[str, float]:
+        """Learn from the refitted ``model`` once per round; returns diagnostics."""
+        self._clear_round()
+        return {}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (subclasses extend it)."""
+        return {
+            "name": self.name,
+            "task": self.spec.name,
+            "seed": self.seed,
+            "rng": self.rng.bit_generator.state,
+            "round": [self._round_start, self._round_end],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output of a strategy of the same name and task."""
+        for key, mine in (("name", self.name), ("task", self.spec.name)):
+            if state.get(key) != mine:
+                raise StrategyStateError(
+                    f"state_dict is for {key} {state.get(key)!r}, this strategy has {mine!r}"
+                )
+        self.seed = int(state["seed"])
+        self.rng.bit_generator.state = state["rng"]
+        self._round_start, self._round_end = (int(x) for x in state["round"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.spec.name!r}, seed={self.seed})"
