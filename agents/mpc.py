@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from advex.agents.model_env import ModelEnv
 from advex.agents.optimizers import (
     OptimizerConfig,

@@ -108,7 +108,7 @@ class CoverageConfig:
         total = sum(getattr(self, name) for name in self._fraction_names())
         if abs(total - 1.0) > 1e-6:
             raise CoverageConfigError(f"CoverageConfig fractions must sum to 1, got {total:.6g}")
-        sb3_pool = self.n_sb3_steps > 0 and self.n_sb3_rollout_steps > 0
+        sb3_pool = self.n_sb3_steps > 0 and self.n_sb3_rollout_steps > 0 and self.frac_sb3 > 0
         if self.n_random_rollout_steps + self.n_bang_bang_steps == 0 and not sb3_pool:
             raise CoverageConfigError("CoverageConfig: every state pool is empty (set "
                                       "n_random_rollout_steps or n_bang_bang_steps > 0)")
@@ -357,15 +357,22 @@ def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
     """An SB3 SAC/PPO model trained for ``n_sb3_steps`` on the task reward (seeded, CPU)."""
     from stable_baselines3 import PPO, SAC
 
-    with _preserved_global_rngs():
-        if config.sb3_algo == "sac":
-            agent = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                        learning_starts=min(100, config.n_sb3_steps // 2))
-        else:  # PPO collects n_steps per update; keep a tiny budget tiny
-            n_steps = int(min(2048, max(64, config.n_sb3_steps)))
-            agent = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                        n_steps=n_steps, batch_size=min(64, n_steps))
-        agent.learn(total_timesteps=config.n_sb3_steps)
+    threads = torch.get_num_threads()
+    agent: Any
+    # One thread: small SAC nets on a busy CPU run several times faster, and bit-for-bit.
+    torch.set_num_threads(1)
+    try:
+        with _preserved_global_rngs():
+            if config.sb3_algo == "sac":
+                agent = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                            learning_starts=min(100, config.n_sb3_steps // 2))
+            else:  # PPO collects n_steps per update; keep a tiny budget tiny (64 | n_steps)
+                n_steps = int(min(2048, max(64, config.n_sb3_steps // 64 * 64)))
+                agent = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                            n_steps=n_steps, batch_size=64)
+            agent.learn(total_timesteps=config.n_sb3_steps)
+    finally:
+        torch.set_num_threads(threads)
     return agent
 
 

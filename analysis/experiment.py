@@ -24,7 +24,7 @@ from advex.analysis.metrics import evaluate_model
 from advex.envs import get_task
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector
-from advex.exploration.strategy import STRATEGIES, make_strategy, strategy_config_from_dict
+from advex.exploration.strategy import STRATEGIES, make_strategy
 from advex.models import TrainConfig, make_model
 
 RESULT_COLUMNS = ["task", "strategy", "seed", "env_steps", "metric", "value", "wall_s"]
@@ -34,8 +34,9 @@ RESULT_COLUMNS = ["task", "strategy", "seed", "env_steps", "metric", "value", "w
 class ExperimentConfig:
     """Everything needed to rerun a comparison; saved as ``config.json`` beside the results.
 
-    ``model_config``/``train``/``strategy_config``/``coverage`` hold overrides of the
-    component dataclasses' defaults (empty dict = the documented defaults).
+    ``model_config``/``train``/``coverage`` hold overrides of the component dataclasses'
+    defaults (empty dict = the documented defaults); ``strategy_config`` maps a strategy name
+    to the overrides of its config.
     """
 
     task: str = "InvertedPendulum-v5"
@@ -48,7 +49,7 @@ class ExperimentConfig:
     model: str = "ensemble"
     model_config: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
-    strategy_config: dict[str, Any] = field(default_factory=dict)
+    strategy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     n_envs: int = 1
 
@@ -103,7 +104,7 @@ def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[
     torch.manual_seed(seed)
     model = make_model(cfg.model, spec.obs_dim, spec.act_dim, cfg.model_config)
     strategy = make_strategy(
-        strategy_name, spec, strategy_config_from_dict(strategy_name, cfg.strategy_config), seed
+        strategy_name, spec, cfg.strategy_config.get(strategy_name) or None, seed
     )
     state = RunState(0, ReplayBuffer(spec.obs_dim, spec.act_dim), model, strategy.state_dict())
     return state, strategy

@@ -126,8 +126,8 @@ class GaussianPolicy(nn.Module):
         high_t = torch.as_tensor(np.asarray(high, np.float32))
         if not bool((high_t > low_t).all()):
             raise ValueError(f"action bounds need high > low, got low={low}, high={high}")
-        self.register_buffer("center", (high_t + low_t) / 2)
-        self.register_buffer("half", (high_t - low_t) / 2)
+        self.register_buffer("act_center", (high_t + low_t) / 2)
+        self.register_buffer("act_half", (high_t - low_t) / 2)
         self.obs_normalizer = RunningNormalizer(obs_dim)
         sizes = [obs_dim, *config.hidden_sizes, act_dim]
         layers: list[nn.Module] = []
@@ -144,8 +144,8 @@ class GaussianPolicy(nn.Module):
         self.mean_net = nn.Sequential(*layers)
         self.log_std_param = nn.Parameter(torch.full((act_dim,), float(config.init_log_std)))
 
-    center: torch.Tensor
-    half: torch.Tensor
+    act_center: torch.Tensor
+    act_half: torch.Tensor
 
     # ------------------------------------------------------------------ distribution
     def log_std(self) -> torch.Tensor:
@@ -158,18 +158,18 @@ class GaussianPolicy(nn.Module):
 
     def squash(self, u: torch.Tensor) -> torch.Tensor:
         """Pre-squash ``u`` -> action in the box."""
-        return self.center + self.half * torch.tanh(u)
+        return self.act_center + self.act_half * torch.tanh(u)
 
     def unsquash(self, act: torch.Tensor) -> torch.Tensor:
         """Action -> ``u = atanh((a - center) / half)`` (clamped inside the open box)."""
-        y = ((act - self.center) / self.half).clamp(-_ATANH_LIMIT, _ATANH_LIMIT)
+        y = ((act - self.act_center) / self.act_half).clamp(-_ATANH_LIMIT, _ATANH_LIMIT)
         return torch.atanh(y)
 
     def log_abs_det_jacobian(self, u: torch.Tensor) -> torch.Tensor:
         """``B``: ``sum_d log |da_d/du_d|``, with ``log(1 - tanh^2 u) = 2 (log 2 - u -
         softplus(-2u))`` (stable for large ``|u|``)."""
         log_one_minus_tanh2 = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
-        return (log_one_minus_tanh2 + self.half.log()).sum(-1)
+        return (log_one_minus_tanh2 + self.act_half.log()).sum(-1)
 
     def gaussian_log_prob(self, obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """``B``: ``log N(u; mu(s), sigma)`` summed over dims (what the score function needs:
@@ -212,6 +212,6 @@ class GaussianPolicy(nn.Module):
         mu, log_std = self(obs_t)
         eps = torch.as_tensor(rng.standard_normal(mu.shape, dtype=np.float32))
         u = mu + log_std.exp() * eps
-        act = torch.minimum(torch.maximum(self.squash(u), self.center - self.half),
-                            self.center + self.half)
+        act = torch.minimum(torch.maximum(self.squash(u), self.act_center - self.act_half),
+                            self.act_center + self.act_half)
         return act.numpy(), u.numpy()

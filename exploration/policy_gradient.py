@@ -50,10 +50,10 @@ from advex.types import TransitionBatch
 class ScoreFunctionConfig(GaussianPolicyConfig, StrategyConfig):
     """Policy network (see :class:`GaussianPolicyConfig`) plus the PPO-style learner."""
 
-    lr: float = 3e-4
+    lr: float = 1e-3
     gamma: float = 0.9
     epochs: int = 8
-    minibatch_size: int = 256
+    minibatch_size: int = 128
     clip_range: float = 0.2
     ent_coef: float = 0.01
     max_grad_norm: float = 0.5
@@ -158,7 +158,7 @@ class ScoreFunctionLearner:
                     stats["clip"].append(
                         float(((ratio - 1).abs() > cfg.clip_range).float().mean())
                     )
-                stats["loss"].append(float(loss))
+                stats["loss"].append(float(loss.detach()))
                 epoch_kl.append(kl)
             stats["kl"].extend(epoch_kl)
             epochs_run += 1
@@ -169,8 +169,8 @@ class ScoreFunctionLearner:
             "approx_kl": float(np.mean(stats["kl"])),
             "clip_fraction": float(np.mean(stats["clip"])),
             "epochs": float(epochs_run),
-            "entropy": float(self.policy.entropy()),
-            "log_std_mean": float(self.policy.log_std().mean()),
+            "entropy": float(self.policy.entropy().detach()),
+            "log_std_mean": float(self.policy.log_std().detach().mean()),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -237,7 +237,7 @@ class ScoreFunctionStrategy(Strategy):
         ``atanh``. Returns ``(u, recorded)``."""
         u = self._round_u
         if u.shape == act.shape:
-            center, half = self.policy.center.numpy(), self.policy.half.numpy()
+            center, half = self.policy.act_center.numpy(), self.policy.act_half.numpy()
             if np.allclose(center + half * np.tanh(u), act, atol=1e-5, rtol=0):
                 return u, True
         with torch.no_grad():

@@ -125,7 +125,7 @@ def make_strategy(
     return cls(spec, config, int(seed))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bounds_of(spec: TaskSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
     env = make_env(spec, disable_env_checker=True)
     try:

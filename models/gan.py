@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .generative_data import (
     as_float_tensor,
     check_finite,
+    isolated_global_rng,
     load_checkpoint,
     save_checkpoint,
     seeded_init_,
@@ -48,7 +49,7 @@ class GANConfig:
     data_dim: int = 1
     noise_dim: int = 1
     generator_hidden: tuple[int, ...] = (6, 5)
-    discriminator_hidden: tuple[int, ...] = (6, 5)
+    discriminator_hidden: tuple[int, ...] = (16, 16)  # a bit wider than G: D must see spread
     noise_low: float = -5.0  # noise U(low, high)^Z, stretched to the data's scale (tutorial)
     noise_high: float = 5.0
     aligned_noise: bool = True
@@ -57,12 +58,13 @@ class GANConfig:
     batch_size: int = 200
     steps: int = 1500
     d_steps_per_g: int = 1
-    generator_lr: float = 1e-3
-    discriminator_lr: float = 1e-3
+    generator_lr: float = 3e-3
+    discriminator_lr: float = 3e-3
     pretrain_d_steps: int = 0
     pretrain_lr: float = 1e-2
     adam_betas: tuple[float, float] = field(default=(0.5, 0.999))
-    final_lr_fraction: float = 0.1  # LRs decay geometrically to this fraction (damps oscillation)
+    final_lr_fraction: float = 1.0  # LRs decay geometrically to this fraction over `steps`
+    generator_ema: float = 0.995  # sample from an exponential average of G's weights (0: off)
 
     def __post_init__(self) -> None:
         self.generator_hidden = tuple(int(h) for h in self.generator_hidden)
@@ -85,7 +87,10 @@ class GANConfig:
             )
         if not self.noise_low < self.noise_high:
             raise ValueError(f"GANConfig: need noise_low < noise_high, got {self}")
-        if min(self.batch_size, self.d_steps_per_g) < 1 or min(self.steps, self.pretrain_d_steps) < 0:
+        if (
+            min(self.batch_size, self.d_steps_per_g) < 1
+            or min(self.steps, self.pretrain_d_steps) < 0
+        ):
             raise ValueError("GANConfig: batch_size, d_steps_per_g >= 1; steps >= 0")
 
 
@@ -155,11 +160,17 @@ class GAN(nn.Module):
         super().__init__()
         self.config = config or GANConfig()
         cfg = self.config
-        self.generator = _tanh_mlp(cfg.noise_dim, cfg.generator_hidden, cfg.data_dim)
-        self.discriminator = _tanh_mlp(cfg.data_dim, cfg.discriminator_hidden, 1)
+        with isolated_global_rng():
+            self.generator = _tanh_mlp(cfg.noise_dim, cfg.generator_hidden, cfg.data_dim)
+            self.discriminator = _tanh_mlp(cfg.data_dim, cfg.discriminator_hidden, 1)
+            # The GAN game orbits its equilibrium rather than settling; averaging G's weights
+            # over the last ~1/(1-ema) steps lands near the orbit's centre (Yazici et al. 2019).
+            self.generator_average = _tanh_mlp(cfg.noise_dim, cfg.generator_hidden, cfg.data_dim)
+        self.generator_average.requires_grad_(False)
         self.register_buffer("data_mean", torch.zeros(cfg.data_dim))
         self.register_buffer("data_std", torch.ones(cfg.data_dim))
         seeded_init_(self, seed)
+        self.generator_average.load_state_dict(self.generator.state_dict())
 
     # ----------------------------------------------------------------------------- sampling
     def sample_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -176,15 +187,19 @@ class GAN(nn.Module):
             return cfg.noise_low + width * (cells + jitter) / n
         return cfg.noise_low + width * torch.rand(n, cfg.noise_dim, generator=generator)
 
-    def generate_normalized(self, noise: torch.Tensor) -> torch.Tensor:
-        """``G(z)``: ``B x Z`` noise -> ``B x D`` samples in the network's (normalised) units."""
-        return self.generator(noise)
+    def generate_normalized(self, noise: torch.Tensor, *, averaged: bool = True) -> torch.Tensor:
+        """``G(z)``: ``B x Z`` noise -> ``B x D`` samples in the network's (normalised) units.
+
+        ``averaged`` uses the weight-averaged generator when ``generator_ema > 0``.
+        """
+        use_average = averaged and self.config.generator_ema > 0
+        return (self.generator_average if use_average else self.generator)(noise)
 
     def sample(self, n: int, *, seed: int = 0) -> torch.Tensor:
         """``n x data_dim`` generated samples in raw data units (no gradient)."""
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            fake = self.generator(self.sample_noise(n, gen))
+            fake = self.generate_normalized(self.sample_noise(n, gen))
         return fake * self.data_std + self.data_mean
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
@@ -238,10 +253,13 @@ class GAN(nn.Module):
         cfg = self.config
         data = as_float_tensor(data, name="GAN.fit data", ndim=2)
         if data.shape[1] != cfg.data_dim:
-            raise ValueError(f"GAN.fit: data has {data.shape[1]} columns, config.data_dim={cfg.data_dim}")
+            raise ValueError(
+                f"GAN.fit: data has {data.shape[1]} columns, config.data_dim={cfg.data_dim}"
+            )
         if cfg.normalize:
             self.data_mean.copy_(data.mean(dim=0))
-            self.data_std.copy_(data.std(dim=0).clamp_min(1e-6) if len(data) > 1 else 1.0)
+            std = data.std(dim=0) if len(data) > 1 else torch.ones(cfg.data_dim)
+            self.data_std.copy_(std.clamp_min(1e-6))
         data_n = (data - self.data_mean) / self.data_std
         gen = torch.Generator().manual_seed(seed)
         history = GANHistory()
@@ -251,8 +269,10 @@ class GAN(nn.Module):
                 norm_density = gaussian_kde_density(data_n)
             else:
                 jacobian = self.data_std.prod()  # p_n(x_n) = p_raw(x) * prod(std)
+
                 def norm_density(x_n: torch.Tensor) -> torch.Tensor:
                     return density(x_n * self.data_std + self.data_mean) * jacobian
+
             self._pretrain_discriminator(data_n, norm_density, gen, history, progress)
 
         opt_d = torch.optim.Adam(
@@ -286,14 +306,26 @@ class GAN(nn.Module):
             opt_g.step()
             for scheduler in schedulers:
                 scheduler.step()
+            self._update_average()
             history.discriminator_loss.append(d_loss.item())
             history.generator_loss.append(g_loss.item())
         return history
 
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """``avg <- ema * avg + (1 - ema) * current`` for every generator parameter."""
+        ema = self.config.generator_ema
+        for avg, cur in zip(
+            self.generator_average.parameters(), self.generator.parameters(), strict=True
+        ):
+            avg.lerp_(cur, 1.0 - ema)  # ema = 0 copies the current weights
+
     # ------------------------------------------------------------------------------- files
     def save(self, path: str | Path) -> None:
         """Write config + weights + normaliser (loadable with ``weights_only=True``)."""
-        save_checkpoint(path, kind=_CHECKPOINT_KIND, config=self.config, state_dict=self.state_dict())
+        save_checkpoint(
+            path, kind=_CHECKPOINT_KIND, config=self.config, state_dict=self.state_dict()
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> GAN:

@@ -8,6 +8,7 @@ RNG, a loud error when training goes non-finite, and checkpoint files readable w
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
@@ -136,6 +137,13 @@ def seeded_init_(module: nn.Module, seed: int) -> None:
                 bound = 1.0 / math.sqrt(sub.hidden_size)
                 for param in sub.parameters():
                     param.uniform_(-bound, bound, generator=gen)
+
+
+def isolated_global_rng() -> contextlib.AbstractContextManager:
+    """Context in which building ``nn.Module``s (whose default init draws from the global RNG)
+    leaves the caller's global torch RNG state exactly as it was; pair with :func:`seeded_init_`.
+    """
+    return torch.random.fork_rng(devices=[])
 
 
 ConfigT = TypeVar("ConfigT")

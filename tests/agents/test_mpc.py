@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from advex.agents import CEMConfig, MPCAgent, MPCConfig, MPCInputError, ModelEnv, MPPIConfig
+from advex.agents import CEMConfig, ModelEnv, MPCAgent, MPCConfig, MPCInputError, MPPIConfig
 
 DT = 0.1
 GOAL = torch.tensor([1.0, -0.5])

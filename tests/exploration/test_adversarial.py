@@ -1,0 +1,147 @@
+"""Adversaries learn to go where the model's loss is high (1-D toy, stand-in models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from toy_problem import (
+    TOY_SPEC,
+    RegionDisagreementModel,
+    RegionLossModel,
+    high_loss_fraction,
+)
+
+from advex.exploration.buffer import ReplayBuffer
+from advex.exploration.collect import Collector
+from advex.exploration.strategy import make_strategy
+
+ROUND = 400
+
+
+def _play(name: str, model, rounds: int, config=None, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Random warm-up, then ``rounds`` of collect + update; returns (strategy, buffer,
+    high-loss fraction of each round's actions)."""
+    collector = Collector(TOY_SPEC)
+    buf = ReplayBuffer(1, 1)
+    collector.run(buf, 200, seed=100, progress=False)
+    strategy = make_strategy(name, TOY_SPEC, config, seed=seed)
+    fractions = []
+    for r in range(rounds):
+        strategy.collect(collector, buf, ROUND, seed=r, progress=False)
+        fractions.append(high_loss_fraction(buf.batch(strategy.round_data(buf)).act))
+        strategy.update(buf, model)
+    return strategy, buf, fractions
+
+
+def test_random_baseline_fraction() -> None:
+    *_, fractions = _play("random", RegionLossModel(), rounds=3)
+    assert all(0.18 < f < 0.32 for f in fractions)  # 25 % of a uniform box
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("adversarial-sf", RegionLossModel()),
+        ("disagreement", RegionDisagreementModel()),
+        ("adversarial-pw", RegionLossModel()),  # surrogate: learned loss predictor
+        ("adversarial-pw", RegionDisagreementModel()),  # surrogate: disagreement
+    ],
+)
+def test_adversary_moves_into_the_high_loss_region(name: str, model) -> None:  # type: ignore[no-untyped-def]
+    _, _, fractions = _play(name, model, rounds=6)
+    assert fractions[0] < 0.35  # starts near uniform: tanh(N(0, e^-0.5)) puts ~25 % there
+    assert fractions[-1] > 0.7, fractions  # far more than random's 25 %
+
+
+def test_sf_rewards_are_the_model_loss_of_the_round() -> None:
+    collector = Collector(TOY_SPEC)
+    buf = ReplayBuffer(1, 1)
+    model = RegionLossModel()
+    strategy = make_strategy("adversarial-sf", TOY_SPEC, seed=1)
+    strategy.collect(collector, buf, 150, seed=0, progress=False)
+    batch = buf.batch(strategy.round_data(buf))
+    diag = strategy.update(buf, model)
+    np.testing.assert_allclose(strategy.last_rewards, model.loss(batch.obs, batch.act,
+                                                                 batch.next_obs), rtol=1e-6)
+    assert diag["n_transitions"] == 150 and diag["u_recorded"] == 1.0
+    assert diag["reward_mean"] == pytest.approx(strategy.last_rewards.mean())
+
+
+def test_pathwise_never_trains_the_model() -> None:
+    model = RegionDisagreementModel()
+    strategy, *_ = _play("adversarial-pw", model, rounds=1)
+    assert model.gain.grad is None and model.gain.requires_grad
+    assert float(model.gain.detach()) == 1.0
+
+
+def test_pathwise_auto_surrogate_follows_the_model() -> None:
+    strategy = make_strategy("adversarial-pw", TOY_SPEC)
+    assert strategy.surrogate_kind(RegionDisagreementModel()) == "disagreement"
+    assert strategy.surrogate_kind(RegionLossModel()) == "loss-predictor"
+    forced = make_strategy("adversarial-pw", TOY_SPEC, {"surrogate": "loss-predictor"})
+    assert forced.surrogate_kind(RegionDisagreementModel()) == "loss-predictor"
+
+
+def test_loss_predictor_learns_the_loss_surface() -> None:
+    strategy, buf, _ = _play("adversarial-pw", RegionLossModel(), rounds=1)
+    obs = np.zeros((2, 1), np.float32)
+    act = np.array([[-0.5], [0.9]], np.float32)
+    with torch.no_grad():
+        pred = strategy.predictor(torch.as_tensor(obs), torch.as_tensor(act)).numpy()
+    assert pred[1] > pred[0] + 2.0  # predicts the high-loss region (log 10 - log 0.1 ~ 4.6)
+    assert pred[0] == pytest.approx(np.log(0.1), abs=0.5)
+    diag = strategy.update(buf, RegionLossModel())
+    assert diag["predictor_corr"] > 0.95 and diag["surrogate_is_disagreement"] == 0.0
+
+
+def test_entropy_floor_keeps_the_adversary_exploring() -> None:
+    """Even after many rounds on an easy target, actions keep a spread (no collapse)."""
+    strategy, buf, _ = _play("adversarial-sf", RegionLossModel(), rounds=10,
+                             config={"log_std_min": -1.5})
+    assert float(strategy.policy.log_std().detach().min()) >= -1.5
+    last = buf.batch(np.arange(len(buf) - ROUND, len(buf))).act
+    assert last.std() > 0.02
+
+
+def test_recorded_draws_line_up_with_several_envs() -> None:
+    """With 3 envs and a round that is not a multiple of 3, the log-probs still use the exact
+    pre-squash draws (the collector drops the surplus of the last batch)."""
+    collector = Collector(TOY_SPEC, n_envs=3)
+    buf = ReplayBuffer(1, 1)
+    strategy = make_strategy("adversarial-sf", TOY_SPEC, seed=0)
+    strategy.collect(collector, buf, 100, seed=0, progress=False)
+    assert strategy.update(buf, RegionLossModel())["u_recorded"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["adversarial-sf", "adversarial-pw", "disagreement"])
+def test_with_the_real_models(name: str) -> None:
+    """Integration with advex.models: refit, update, collect again, on a MuJoCo task."""
+    from advex.envs import get_task
+    from advex.models.factory import make_model
+    from advex.models.training import TrainConfig
+
+    task = "InvertedPendulum-v5"
+    spec = get_task(task)
+    collector = Collector(task)
+    buf = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    collector.run(buf, 200, seed=0, progress=False)
+    kinds = ["ensemble"] if name == "disagreement" else ["mlp", "ensemble"]
+    for kind in kinds:
+        model = make_model(kind, spec.obs_dim, spec.act_dim, {"hidden_sizes": (32, 32)})
+        strategy = make_strategy(name, task, {"policy_steps": 4} if name ==
+                                 "adversarial-pw" else None, seed=0)
+        for r in range(2):
+            strategy.collect(collector, buf, 200, seed=r + 1, progress=False)
+            model.fit(buf, TrainConfig(max_epochs=3), seed=r, progress=False)
+            diag = strategy.update(buf, model)
+            assert diag and all(np.isfinite(v) for v in diag.values()), diag
+        if name == "adversarial-sf":
+            batch = buf.batch(np.arange(len(buf) - 200, len(buf)))
+            np.testing.assert_allclose(strategy.last_rewards,
+                                       model.loss(batch.obs, batch.act, batch.next_obs),
+                                       rtol=1e-6)
+        if name == "adversarial-pw":
+            expected = "disagreement" if kind == "ensemble" else "loss-predictor"
+            assert strategy.surrogate_kind(model) == expected
+            assert diag["surrogate_is_disagreement"] == float(kind == "ensemble")
