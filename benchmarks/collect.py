@@ -17,6 +17,7 @@ import time
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 from advex.envs import get_task, list_tasks
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector

@@ -47,8 +47,9 @@ def reference_throughput(kind: str, obs_dim: int, act_dim: int, n: int, epochs: 
         for i in range(0, n, 256):
             idx = perm[i : i + 256]
             out = x[idx].expand(members, -1, -1)
-            for k, (w, b) in enumerate(zip(params[: len(weights)], params[len(weights) :],
-                                           strict=True)):
+            for k, (w, b) in enumerate(
+                zip(params[: len(weights)], params[len(weights) :], strict=True)
+            ):
                 out = torch.baddbmm(b, out, w)
                 if k < len(weights) - 1:
                     out = torch.nn.functional.silu(out)
@@ -84,26 +85,32 @@ def main() -> None:
     print(f"{'model':<10} {'advex rows/s':>13} {'bare torch rows/s':>18} {'advex/bare':>11}")
     for kind in ("mlp", "ensemble"):
         ours = advex_throughput(kind, buffer, args.throughput_epochs)
-        ref = reference_throughput(kind, buffer.obs_dim, buffer.act_dim,
-                                   int(len(buffer) * 0.9), args.throughput_epochs)
+        ref = reference_throughput(
+            kind, buffer.obs_dim, buffer.act_dim, int(len(buffer) * 0.9), args.throughput_epochs
+        )
         print(f"{kind:<10} {ours:>13.0f} {ref:>18.0f} {ours / ref:>11.2f}")
     if args.skip_curve:
         return
 
     coverage = load_or_build_coverage(args.task, 0, CoverageConfig(), progress=True)
-    print(f"\nheld-out coverage-set error of a PETS ensemble trained on random data "
-          f"({args.task}, max {args.max_epochs} epochs, patience 10)")
-    print(f"{'transitions':>11} {'mse_1step':>10} {'rollout_k5':>11} {'rollout_k20':>12} "
-          f"{'epochs':>7} {'fit_s':>7}")
+    print(
+        f"\nheld-out coverage-set error of a PETS ensemble trained on random data "
+        f"({args.task}, max {args.max_epochs} epochs, patience 10)"
+    )
+    print(
+        f"{'transitions':>11} {'mse_1step':>10} {'rollout_k5':>11} {'rollout_k20':>12} "
+        f"{'epochs':>7} {'fit_s':>7}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         data = collect(args.task, n_steps=size, seed=1, progress=False)
         model = make_model("ensemble", data.obs_dim, data.act_dim)
-        history = model.fit(data, TrainConfig(max_epochs=args.max_epochs), seed=0,
-                            progress=True)
+        history = model.fit(data, TrainConfig(max_epochs=args.max_epochs), seed=0, progress=True)
         m = evaluate_model(model, coverage)
-        print(f"{size:>11} {m['mse_1step']:>10.4g} {m['rollout_mse_k5']:>11.4g} "
-              f"{m['rollout_mse_k20']:>12.4g} {history.epochs:>7} {history.wall_s:>7.1f}",
-              flush=True)
+        print(
+            f"{size:>11} {m['mse_1step']:>10.4g} {m['rollout_mse_k5']:>11.4g} "
+            f"{m['rollout_mse_k20']:>12.4g} {history.epochs:>7} {history.wall_s:>7.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

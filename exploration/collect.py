@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-from advex.envs import get_task
-from advex.exploration.buffer import ReplayBuffer
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
+from advex.envs import get_task
+from advex.exploration.buffer import ReplayBuffer
 from advex.types import Policy
 
 Vectorization = Literal["lean", "async"]

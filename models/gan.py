@@ -156,6 +156,9 @@ class GAN(nn.Module):
     networks work on standardised data, and the statistics are saved with the weights.
     """
 
+    data_mean: torch.Tensor  # buffers (declared for type checkers)
+    data_std: torch.Tensor
+
     def __init__(self, config: GANConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
         self.config = config or GANConfig()

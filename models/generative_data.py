@@ -151,7 +151,7 @@ ConfigT = TypeVar("ConfigT")
 
 def save_checkpoint(path: str | Path, *, kind: str, config: Any, state_dict: dict) -> None:
     """Write ``{kind, config (plain dict), state_dict}``: only types ``weights_only`` loads."""
-    if not is_dataclass(config):
+    if not is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"save_checkpoint: config must be a dataclass, got {type(config)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -122,6 +122,9 @@ class VAE(nn.Module):
     *raw* data (the normaliser's Jacobian is included), so values are comparable across models.
     """
 
+    data_mean: torch.Tensor  # buffers (declared for type checkers)
+    data_std: torch.Tensor
+
     def __init__(self, config: VAEConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
         self.config = config or VAEConfig()

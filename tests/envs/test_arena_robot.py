@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
+
 from advex.envs import make_env
 from advex.envs.arena_robot import ARENA_GOAL, ArenaRobotEnv
-from gymnasium.utils.env_checker import check_env
 
 
 def test_passes_gymnasium_env_checker():

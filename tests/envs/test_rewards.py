@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from advex.envs import TASKS, make_env
 from advex.envs.rewards import RewardInputError
 

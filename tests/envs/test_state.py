@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from advex.envs import TASKS, get_state, make_env, set_state, state_size
 from advex.envs.state import StateSizeError
 

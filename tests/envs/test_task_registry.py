@@ -2,11 +2,12 @@
 
 import dataclasses
 
-import advex.envs as envs
 import gymnasium
 import numpy as np
 import pytest
 import torch
+
+import advex.envs as envs
 from advex.envs import TASKS, TaskSpec, UnknownTaskError, get_task, list_tasks, make_env, task_table
 
 REQUIRED = {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from advex.exploration.buffer import BufferFileError, BufferFullError, ReplayBuffer
 
 OBS, ACT = 3, 2

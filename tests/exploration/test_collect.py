@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from advex.envs import UnknownTaskError, get_task
 from advex.exploration.collect import collect
 

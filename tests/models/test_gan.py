@@ -87,7 +87,7 @@ def test_loss_formulas_match_definitions() -> None:
     expected = -(torch.log(d).mean() + torch.log(1 - d).mean())
     assert torch.allclose(discriminator_loss(logits, logits), expected)
     with pytest.raises(ValueError, match="unknown kind"):
-        generator_loss(logits, "wasserstein")  # type: ignore[arg-type]
+        generator_loss(logits, "wasserstein")  # type: ignore[arg-type, unused-ignore]
 
 
 def test_aligned_noise_is_stratified_and_sorted() -> None:
@@ -144,7 +144,7 @@ def test_bad_inputs_raise_value_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="aligned_noise"):
         GANConfig(data_dim=2)
     with pytest.raises(ValueError, match="generator_loss"):
-        GANConfig(generator_loss="hinge")  # type: ignore[arg-type]
+        GANConfig(generator_loss="hinge")  # type: ignore[arg-type, unused-ignore]
     gan = GAN(GANConfig(), seed=0)
     with pytest.raises(ValueError, match="2 columns"):
         gan.fit(torch.zeros(10, 2), progress=False)
