@@ -111,7 +111,9 @@ def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[
     strategy = make_strategy(
         strategy_name, spec, cfg.strategy_config.get(strategy_name) or None, seed
     )
-    state = RunState(0, ReplayBuffer(spec.obs_dim, spec.act_dim), model, strategy.state_dict())
+    buffer = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    buffer.meta.update(task=cfg.task, strategy=strategy_name, seed=str(seed))
+    state = RunState(0, buffer, model, strategy.state_dict())
     return state, strategy
 
 
