@@ -6,6 +6,8 @@ tutorial that learns ``N(-1, 1)``: tiny tanh MLPs, noise stretched over the data
 optional stratified + sorted noise paired with sorted data ("manifold alignment", 1-D only),
 optional pre-training of ``D`` by MSE against the data density, and the non-saturating
 generator loss ``-log D(G(z))`` (the minimax ``log(1 - D(G(z)))`` is selectable).
+Beyond the tutorial: Adam, and samples come from an exponential moving average of G's weights
+(``generator_ema``), because the last iterate of the game oscillates around the target.
 
 Shapes: ``B`` batch, ``D`` data dim (``data_dim``), ``Z`` noise dim (``noise_dim``).
 """

@@ -20,16 +20,26 @@ TINY = {
     "model_config": {"num_members": 3, "num_elites": 2, "hidden_sizes": [32, 32]},
     "train": {"max_epochs": 5, "patience": 2},
     "coverage": {
-        "n_starts": 60, "n_sb3_steps": 0, "frac_sb3": 0.0, "frac_random": 0.5,
-        "n_random_rollout_steps": 400, "n_bang_bang_steps": 200,
+        "n_starts": 60,
+        "n_sb3_steps": 0,
+        "frac_sb3": 0.0,
+        "frac_random": 0.5,
+        "n_random_rollout_steps": 400,
+        "n_bang_bang_steps": 200,
     },
 }
 STRATEGIES = ["random", "adversarial-sf", "adversarial-pw", "disagreement"]
 
 
 def _cfg(**kw: object) -> ExperimentConfig:
-    base = dict(task="InvertedPendulum-v5", strategies=STRATEGIES, seeds=[0], steps=300,
-                round_steps=100, **TINY)
+    base = dict(
+        task="InvertedPendulum-v5",
+        strategies=STRATEGIES,
+        seeds=[0],
+        steps=300,
+        round_steps=100,
+        **TINY,
+    )
     base.update(kw)
     return ExperimentConfig(**base)  # type: ignore[arg-type]
 
@@ -58,9 +68,7 @@ def test_results_schema_and_files(tiny_run: tuple[Path, pd.DataFrame]) -> None:
 
 def test_each_strategy_buffer_holds_only_its_own_data(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     out, _ = tiny_run
-    buffers = {
-        s: Checkpointer(out / "runs" / f"{s}_seed0").load().buffer for s in STRATEGIES
-    }
+    buffers = {s: Checkpointer(out / "runs" / f"{s}_seed0").load().buffer for s in STRATEGIES}
     for s, buf in buffers.items():
         assert len(buf) == 300, s  # exactly its own budget: nothing appended from elsewhere
         assert buf.meta["strategy"] == s
@@ -79,10 +87,12 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     cfg = _cfg(strategies=["adversarial-sf"])
     coverage = build_coverage_set(cfg.task, 0, CoverageConfig(**cfg.coverage), progress=False)
     full = run_single(cfg, "adversarial-sf", 0, tmp_path / "full", coverage, progress=False)
-    run_single(cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False,
-               stop_after_rounds=1)
-    resumed = run_single(cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False,
-                         resume=True)
+    run_single(
+        cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False, stop_after_rounds=1
+    )
+    resumed = run_single(
+        cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False, resume=True
+    )
 
     def key(rows: list[dict]) -> list[tuple]:
         return [(r["env_steps"], r["metric"], r["value"]) for r in rows]

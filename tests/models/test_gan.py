@@ -15,6 +15,16 @@ from advex.models.generative_data import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Tiny nets gain nothing from intra-op threads, and on a busy 2-core box OpenMP spinning
+    makes them ~20x slower; restore the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def true_density(x: torch.Tensor) -> torch.Tensor:
     """Density of N(-1, 1) at ``x`` (``B x 1``) -> ``B``."""
     return torch.exp(-0.5 * (x[:, 0] + 1.0) ** 2) / math.sqrt(2 * math.pi)

@@ -19,6 +19,16 @@ from advex.models.vae import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Tiny nets gain nothing from intra-op threads, and on a busy 2-core box OpenMP spinning
+    makes them ~20x slower; restore the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_kl_matches_torch_distributions() -> None:
     gen = torch.Generator().manual_seed(0)
     mu = torch.randn(7, 3, generator=gen)

@@ -1,0 +1,128 @@
+"""The ``advex`` command line: envs, collect, fit, eval, report and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from advex.cli import main
+from advex.exploration.buffer import ReplayBuffer
+
+
+def test_envs_lists_every_task(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for task, obs, act in [
+        ("HalfCheetah-v5", 17, 6),
+        ("InvertedPendulum-v5", 4, 1),
+        ("advex/ArenaRobot-v0", 7, 3),
+    ]:
+        line = next(line for line in out.splitlines() if line.startswith(task))
+        assert line.split()[1:3] == [str(obs), str(act)]
+
+
+def test_collect_writes_a_loadable_buffer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d" / "ip.npz"
+    assert (
+        main(
+            [
+                "collect",
+                "--task",
+                "InvertedPendulum-v5",
+                "--steps",
+                "250",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    buf = ReplayBuffer.load(out)
+    assert len(buf) == 250 and buf.meta["task"] == "InvertedPendulum-v5"
+    assert "wrote 250 transitions" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_name_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["collect", "--task", "Nope-v0", "--steps", "5", "--out", str(tmp_path / "x.npz")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("advex: error:") and "Nope-v0" in err and "Hopper-v5" in err
+    assert err.count("\n") == 1
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"garbage")
+    assert main(["fit", "--buffer", str(bad), "--out", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "corrupt" in err and err.count("\n") == 1
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_fit_then_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADVEX_CACHE", str(tmp_path / "cache"))
+    import advex.cli as cli
+    from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
+
+    small = CoverageConfig(
+        n_starts=50,
+        n_sb3_steps=0,
+        frac_sb3=0.0,
+        frac_random=0.5,
+        n_random_rollout_steps=300,
+        n_bang_bang_steps=200,
+    )
+    monkeypatch.setattr(
+        cli,
+        "_coverage_for",
+        lambda task, seed, quiet: load_or_build_coverage(task, seed, small, progress=False),
+    )
+    data = tmp_path / "ip.npz"
+    main(
+        [
+            "collect",
+            "--task",
+            "InvertedPendulum-v5",
+            "--steps",
+            "400",
+            "--out",
+            str(data),
+            "--quiet",
+        ]
+    )
+    model = tmp_path / "m.pt"
+    assert (
+        main(
+            [
+                "fit",
+                "--buffer",
+                str(data),
+                "--model",
+                "mlp",
+                "--out",
+                str(model),
+                "--epochs",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    fit_out = capsys.readouterr().out
+    assert model.is_file() and "mse_1step" in fit_out
+    assert main(["eval", "--model", str(model), "--task", "InvertedPendulum-v5", "--quiet"]) == 0
+    eval_out = capsys.readouterr().out
+
+    def metric(text: str, name: str) -> float:
+        return float(next(ln.split()[1] for ln in text.splitlines() if ln.split()[:1] == [name]))
+
+    assert metric(eval_out, "mse_1step") == metric(fit_out, "mse_1step")
