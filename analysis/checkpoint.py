@@ -8,36 +8,20 @@ round and never appends a round's data twice.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from advex.atomic_io import write_json_atomic
 from advex.exploration.buffer import ReplayBuffer
 from advex.models import TransitionModel
 
 
 class CheckpointError(ValueError):
     """A checkpoint folder is missing pieces or was written by an incompatible run."""
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON via temp file + rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from advex.atomic_io import atomic_write
 from advex.envs import TaskSpec, get_state, get_task, make_env, set_state, state_size
 
 #: Start sources, in label order: ``CoverageSet.sources[i]`` indexes this tuple.
@@ -90,17 +91,24 @@ class CoverageConfig:
     def __post_init__(self) -> None:
         positive = ("n_starts", "horizon", "bang_bang_hold", "max_redraws")
         non_negative = (
-            "n_random_rollout_steps", "n_sb3_steps", "n_sb3_rollout_steps", "n_bang_bang_steps",
-            "noise_scale", "sb3_action_noise", *self._fraction_names(),
+            "n_random_rollout_steps",
+            "n_sb3_steps",
+            "n_sb3_rollout_steps",
+            "n_bang_bang_steps",
+            "noise_scale",
+            "sb3_action_noise",
+            *self._fraction_names(),
         )
         for name in positive:
             if getattr(self, name) < 1:
-                raise CoverageConfigError(f"CoverageConfig.{name} must be >= 1, got "
-                                          f"{getattr(self, name)}")
+                raise CoverageConfigError(
+                    f"CoverageConfig.{name} must be >= 1, got {getattr(self, name)}"
+                )
         for name in non_negative:
             if getattr(self, name) < 0:
-                raise CoverageConfigError(f"CoverageConfig.{name} must be >= 0, got "
-                                          f"{getattr(self, name)}")
+                raise CoverageConfigError(
+                    f"CoverageConfig.{name} must be >= 0, got {getattr(self, name)}"
+                )
         if self.sb3_algo not in ("sac", "ppo"):
             raise CoverageConfigError(
                 f"CoverageConfig.sb3_algo must be 'sac' or 'ppo', got {self.sb3_algo!r}"
@@ -110,8 +118,10 @@ class CoverageConfig:
             raise CoverageConfigError(f"CoverageConfig fractions must sum to 1, got {total:.6g}")
         sb3_pool = self.n_sb3_steps > 0 and self.n_sb3_rollout_steps > 0 and self.frac_sb3 > 0
         if self.n_random_rollout_steps + self.n_bang_bang_steps == 0 and not sb3_pool:
-            raise CoverageConfigError("CoverageConfig: every state pool is empty (set "
-                                      "n_random_rollout_steps or n_bang_bang_steps > 0)")
+            raise CoverageConfigError(
+                "CoverageConfig: every state pool is empty (set "
+                "n_random_rollout_steps or n_bang_bang_steps > 0)"
+            )
 
     @staticmethod
     def _fraction_names() -> tuple[str, ...]:
@@ -220,26 +230,18 @@ class CoverageSet:
     # ------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike) -> None:
         """Write an ``.npz`` atomically (temp file + rename); no pickled objects."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                np.savez(
-                    handle,
-                    format_version=np.int64(FORMAT_VERSION),
-                    task=np.str_(self.task),
-                    seed=np.int64(self.seed),
-                    config_json=np.str_(json.dumps(dataclasses.asdict(self.config))),
-                    source_names=np.array(SOURCE_NAMES),
-                    start_states=self.start_states,
-                    obs=self.obs,
-                    act=self.act,
-                    sources=self.sources,
-                )
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        arrays = {
+            "format_version": np.int64(FORMAT_VERSION),
+            "task": np.str_(self.task),
+            "seed": np.int64(self.seed),
+            "config_json": np.str_(json.dumps(dataclasses.asdict(self.config))),
+            "source_names": np.array(SOURCE_NAMES),
+            "start_states": self.start_states,
+            "obs": self.obs,
+            "act": self.act,
+            "sources": self.sources,
+        }
+        atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CoverageSet:
@@ -256,23 +258,39 @@ class CoverageSet:
                 arrays = {key: data[key] for key in data.files}
         except Exception as exc:  # zipfile/format errors come in many types
             raise fail(f"not a readable .npz ({type(exc).__name__}: {exc})") from None
-        required = ("format_version", "task", "seed", "config_json", "source_names",
-                    "start_states", "obs", "act", "sources")
+        required = (
+            "format_version",
+            "task",
+            "seed",
+            "config_json",
+            "source_names",
+            "start_states",
+            "obs",
+            "act",
+            "sources",
+        )
         missing = [key for key in required if key not in arrays]
         if missing:
             raise fail(f"missing array(s) {', '.join(missing)}")
         if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise fail(f"format version {int(arrays['format_version'])}, expected "
-                       f"{FORMAT_VERSION} (rebuild it)")
+            raise fail(
+                f"format version {int(arrays['format_version'])}, expected "
+                f"{FORMAT_VERSION} (rebuild it)"
+            )
         if tuple(arrays["source_names"].tolist()) != SOURCE_NAMES:
             raise fail(f"source names {arrays['source_names'].tolist()} != {list(SOURCE_NAMES)}")
-        expected_dtypes = {"start_states": np.float64, "obs": np.float32, "act": np.float32,
-                           "sources": np.int8}
+        expected_dtypes = {
+            "start_states": np.float64,
+            "obs": np.float32,
+            "act": np.float32,
+            "sources": np.int8,
+        }
         for key, dtype in expected_dtypes.items():
             if arrays[key].dtype != dtype:
                 raise fail(f"{key} has dtype {arrays[key].dtype}, expected {np.dtype(dtype)}")
-        problem = _shape_problem(arrays["start_states"], arrays["obs"], arrays["act"],
-                                 arrays["sources"])
+        problem = _shape_problem(
+            arrays["start_states"], arrays["obs"], arrays["act"], arrays["sources"]
+        )
         if problem:
             raise fail(problem)
         try:
@@ -297,12 +315,16 @@ def _shape_problem(
 ) -> str | None:
     """One line describing the first inconsistency of the arrays, or ``None``."""
     if start_states.ndim != 2 or obs.ndim != 3 or act.ndim != 3 or sources.ndim != 1:
-        return (f"bad ranks: start_states {start_states.shape}, obs {obs.shape}, act "
-                f"{act.shape}, sources {sources.shape} (expected 2, 3, 3, 1 dims)")
+        return (
+            f"bad ranks: start_states {start_states.shape}, obs {obs.shape}, act "
+            f"{act.shape}, sources {sources.shape} (expected 2, 3, 3, 1 dims)"
+        )
     s = obs.shape[0]
     if not (start_states.shape[0] == act.shape[0] == sources.shape[0] == s) or s == 0:
-        return (f"start counts disagree or are zero: start_states {start_states.shape[0]}, obs "
-                f"{s}, act {act.shape[0]}, sources {sources.shape[0]}")
+        return (
+            f"start counts disagree or are zero: start_states {start_states.shape[0]}, obs "
+            f"{s}, act {act.shape[0]}, sources {sources.shape[0]}"
+        )
     if obs.shape[1] != act.shape[1] + 1:
         return f"obs has {obs.shape[1]} steps per start, expected horizon+1 = {act.shape[1] + 1}"
     if sources.size and (sources.min() < 0 or sources.max() >= len(SOURCE_NAMES)):
@@ -364,12 +386,25 @@ def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
     try:
         with _preserved_global_rngs():
             if config.sb3_algo == "sac":
-                agent = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                            learning_starts=min(100, config.n_sb3_steps // 2))
+                agent = SAC(
+                    "MlpPolicy",
+                    env,
+                    seed=seed,
+                    device="cpu",
+                    verbose=0,
+                    learning_starts=min(100, config.n_sb3_steps // 2),
+                )
             else:  # PPO collects n_steps per update; keep a tiny budget tiny (64 | n_steps)
                 n_steps = int(min(2048, max(64, config.n_sb3_steps // 64 * 64)))
-                agent = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                            n_steps=n_steps, batch_size=64)
+                agent = PPO(
+                    "MlpPolicy",
+                    env,
+                    seed=seed,
+                    device="cpu",
+                    verbose=0,
+                    n_steps=n_steps,
+                    batch_size=64,
+                )
             agent.learn(total_timesteps=config.n_sb3_steps)
     finally:
         torch.set_num_threads(threads)
@@ -377,7 +412,12 @@ def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
 
 
 def _perturb(
-    pool: np.ndarray, n: int, nq: int, nv: int, qpos_start: int, noise_scale: float,
+    pool: np.ndarray,
+    n: int,
+    nq: int,
+    nv: int,
+    qpos_start: int,
+    noise_scale: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """``n`` pool states with Gaussian noise on the ``qpos``/``qvel`` slices only.
@@ -431,8 +471,11 @@ def build_coverage_set(
 
     pools: dict[str, np.ndarray] = {}
     pools["random"] = _collect_states(
-        env, config.n_random_rollout_steps,
-        lambda obs, t: _uniform_actions(space, rng, 1)[0], "coverage: random pool", progress,
+        env,
+        config.n_random_rollout_steps,
+        lambda obs, t: _uniform_actions(space, rng, 1)[0],
+        "coverage: random pool",
+        progress,
     )
     if fractions["sb3"] > 0:
         sb3_env = make_env(spec)  # SB3 wraps and resets its own env; ours stays untouched
@@ -471,8 +514,9 @@ def build_coverage_set(
         return pool[rng.choice(len(pool), size=n, replace=len(pool) < n)]
 
     starts = np.concatenate([draw_starts(name, counts[name]) for name in SOURCE_NAMES], axis=0)
-    sources = np.repeat(np.arange(len(SOURCE_NAMES), dtype=np.int8),
-                        [counts[name] for name in SOURCE_NAMES])
+    sources = np.repeat(
+        np.arange(len(SOURCE_NAMES), dtype=np.int8), [counts[name] for name in SOURCE_NAMES]
+    )
 
     s, k = config.n_starts, config.horizon
     obs = np.empty((s, k + 1, spec.obs_dim), dtype=np.float32)
@@ -488,12 +532,22 @@ def build_coverage_set(
                 f"{SOURCE_NAMES[sources[i]]!r} made the simulator unstable; lower noise_scale"
             )
     env.close()
-    return CoverageSet(task=spec.name, seed=seed, start_states=starts, obs=obs, act=act,
-                       sources=sources, config=config)
+    return CoverageSet(
+        task=spec.name,
+        seed=seed,
+        start_states=starts,
+        obs=obs,
+        act=act,
+        sources=sources,
+        config=config,
+    )
 
 
 def _record(
-    env: Any, start: np.ndarray, rng: np.random.Generator, obs_out: np.ndarray,
+    env: Any,
+    start: np.ndarray,
+    rng: np.random.Generator,
+    obs_out: np.ndarray,
     act_out: np.ndarray,
 ) -> bool:
     """Roll ``K`` uniform actions open-loop from ``start`` into ``obs_out`` (K+1 x O) and

@@ -1,8 +1,14 @@
 """The comparison's verdict: final errors with confidence intervals and steps-to-reach-random.
 
 "Steps to reach random's final error" is the sample-efficiency figure the project exists for:
-for each seed, the first env-step count at which a strategy's held-out error is at or below
-what random exploration reached with its whole budget, and its ratio to that budget.
+the first env-step count at which a strategy's held-out error is at or below what random
+exploration reached with its whole budget, and its ratio to that budget. Two readings:
+
+- per seed (strict): strategy and random share the seed; the mean over seeds is reported
+  only when every seed got there;
+- on the seed-geometric-mean curve: held-out errors are heavy-tailed (one run's model can
+  extrapolate wildly off its data), so curves are averaged across seeds in log space, and the
+  mean curve is compared with random's final geometric mean.
 """
 
 from __future__ import annotations
@@ -94,6 +100,44 @@ def steps_to_reach(frame: pd.DataFrame, metric: str, reference: str = "random") 
     return pd.DataFrame(out)
 
 
+def geometric_mean_curve(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``strategy x env_steps`` geometric mean of ``metric`` over seeds (columns: strategy,
+    env_steps, value, seeds)."""
+    sub = frame[frame["metric"] == metric].copy()
+    sub["log"] = np.log(np.maximum(sub["value"].to_numpy(dtype=np.float64), 1e-300))
+    grouped = sub.groupby(["strategy", "env_steps"])
+    out = grouped["log"].mean().apply(np.exp).rename("value").to_frame()
+    out["seeds"] = grouped["seed"].nunique()
+    return out.reset_index()
+
+
+def steps_to_reach_geomean(
+    frame: pd.DataFrame, metric: str, reference: str = "random"
+) -> pd.DataFrame:
+    """Per strategy: first ``env_steps`` where its seed-geometric-mean curve is at or below
+    ``reference``'s final geometric mean. Columns ``strategy, target, steps, budget, ratio``."""
+    curves = geometric_mean_curve(frame, metric)
+    ref = curves[curves["strategy"] == reference].sort_values("env_steps")
+    if ref.empty:
+        raise ValueError(f"reference strategy {reference!r} has no {metric} rows")
+    target, budget = float(ref["value"].iloc[-1]), int(ref["env_steps"].iloc[-1])
+    out = []
+    for strategy, group in curves.groupby("strategy"):
+        hit = group.sort_values("env_steps")
+        hit = hit[hit["value"] <= target]
+        steps = float(hit["env_steps"].iloc[0]) if len(hit) else math.nan
+        out.append(
+            {
+                "strategy": strategy,
+                "target": target,
+                "steps": steps,
+                "budget": budget,
+                "ratio": steps / budget,
+            }
+        )
+    return pd.DataFrame(out)
+
+
 def summary_table(
     frame: pd.DataFrame,
     metrics: tuple[str, ...] = ("mse_1step", "rollout_mse_k20"),
@@ -101,9 +145,11 @@ def summary_table(
 ) -> pd.DataFrame:
     """One row per strategy: final metrics (mean, CI) and steps to reach ``reference``'s error."""
     rows = []
-    reach = (
-        steps_to_reach(frame, metrics[0], reference)
-        if reference in set(frame["strategy"])
+    has_reference = reference in set(frame["strategy"])
+    reach = steps_to_reach(frame, metrics[0], reference) if has_reference else None
+    geo = (
+        steps_to_reach_geomean(frame, metrics[0], reference).set_index("strategy")
+        if has_reference
         else None
     )
     for strategy in sorted(frame["strategy"].unique(), key=lambda s: (s != reference, s)):
@@ -126,6 +172,9 @@ def summary_table(
                 if len(mine) and mine["ratio"].notna().all()
                 else math.nan
             )
+        if geo is not None:
+            row["geomean_steps_to_reach_random"] = float(geo.at[strategy, "steps"])
+            row["geomean_ratio_to_random_budget"] = float(geo.at[strategy, "ratio"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -136,20 +185,29 @@ def format_table(table: pd.DataFrame) -> str:
     def fmt(mean: float, ci: float) -> str:
         return f"{mean:.4g}" + ("" if math.isnan(ci) else f" ± {ci:.2g}")
 
+    def reach(steps: float, ratio: float, missing: str) -> str:
+        return missing if math.isnan(steps) else f"{steps:.0f} ({ratio:.2f})"
+
     lines = [
+        f"{'':<16} {'final (mean ± 95% CI)':^41} {'steps to reach random (ratio)':^34}",
         f"{'strategy':<16} {'mse_1step':>20} {'rollout_mse_k20':>20} "
-        f"{'steps to random':>16} {'ratio':>7}"
+        f"{'per seed':>17} {'geo-mean curve':>16}",
     ]
     for _, r in table.iterrows():
-        steps = r.get("steps_to_reach_random", math.nan)
-        if isinstance(steps, float) and math.isnan(steps):
-            reached = f"{int(r.get('seeds_reached', 0))}/{int(r.get('seeds', 0))} seeds"
-            steps_text, ratio_text = f"not ({reached})", "-"
-        else:
-            steps_text, ratio_text = f"{steps:.0f}", f"{r['ratio_to_random_budget']:.2f}"
+        seeds = f"not ({int(r.get('seeds_reached', 0))}/{int(r.get('seeds', 0))} seeds)"
+        per_seed = reach(
+            r.get("steps_to_reach_random", math.nan),
+            r.get("ratio_to_random_budget", math.nan),
+            seeds,
+        )
+        geo = reach(
+            r.get("geomean_steps_to_reach_random", math.nan),
+            r.get("geomean_ratio_to_random_budget", math.nan),
+            "not reached",
+        )
         lines.append(
             f"{r['strategy']:<16} {fmt(r['mse_1step'], r['mse_1step_ci95']):>20} "
             f"{fmt(r['rollout_mse_k20'], r['rollout_mse_k20_ci95']):>20} "
-            f"{steps_text:>16} {ratio_text:>7}"
+            f"{per_seed:>17} {geo:>16}"
         )
     return "\n".join(lines)

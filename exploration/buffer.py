@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from advex.atomic_io import atomic_write
 from advex.types import TransitionBatch
 
 FORMAT_VERSION = 1
@@ -202,8 +202,6 @@ class ReplayBuffer:
     # ------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike) -> Path:
         """Write one ``.npz`` atomically (temp file + fsync + rename), with a schema header."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = {
             "format": _FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -218,17 +216,9 @@ class ReplayBuffer:
             },
         }
         arrays = {name: arr[: self._len] for name, arr in self._data.items()}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __header__=np.array(json.dumps(header)), **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(
+            path, lambda f: np.savez(f, __header__=np.array(json.dumps(header)), **arrays)
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:

@@ -22,7 +22,6 @@ stable-baselines3 and a strategy module can import this one without an import cy
 from __future__ import annotations
 
 import abc
-import dataclasses
 import functools
 import importlib
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from advex.config import dataclass_from_dict
 from advex.envs import TaskSpec, get_task, make_env
 
 if TYPE_CHECKING:
@@ -89,15 +89,7 @@ def default_config(name: str) -> StrategyConfig:
 def config_from_dict(name: str, values: Mapping[str, Any]) -> StrategyConfig:
     """Build ``name``'s config from a plain dict (CLI, JSON); unknown keys are an error that
     lists the valid ones."""
-    cls = strategy_class(name).config_cls
-    valid = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown {name} config field(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(valid) or '(none)'}"
-        )
-    return cls(**dict(values))
+    return dataclass_from_dict(strategy_class(name).config_cls, values, name)
 
 
 def make_strategy(
@@ -178,8 +170,7 @@ class Strategy(abc.ABC):
         obs = np.asarray(obs, dtype=np.float32)
         if obs.ndim != 2 or obs.shape[1] != self.spec.obs_dim:
             raise ValueError(
-                f"{self.name}.act: expected obs of shape N x {self.spec.obs_dim}, "
-                f"got {obs.shape}"
+                f"{self.name}.act: expected obs of shape N x {self.spec.obs_dim}, got {obs.shape}"
             )
         return obs
 
@@ -194,8 +185,14 @@ class Strategy(abc.ABC):
     ) -> None:
         """Append ``n_steps`` real transitions from this strategy's policy to ``buffer``."""
         self._begin_round(buffer)
-        collector.run(buffer, n_steps, seed, policy=self.act, progress=progress,
-                      desc=f"{self.name} {self.spec.name}")
+        collector.run(
+            buffer,
+            n_steps,
+            seed,
+            policy=self.act,
+            progress=progress,
+            desc=f"{self.name} {self.spec.name}",
+        )
         self._end_round(buffer, n_steps)
 
     def _begin_round(self, buffer: ReplayBuffer) -> None:

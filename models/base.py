@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from advex.atomic_io import atomic_write
 from advex.models.normalizer import Normalizer
 
 if TYPE_CHECKING:
@@ -63,6 +64,23 @@ def make_activation(name: str) -> nn.Module:
         raise ValueError(
             f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}"
         ) from None
+
+
+def checked_hidden_sizes(owner: str, hidden_sizes: Any) -> tuple[int, ...]:
+    """``hidden_sizes`` as a non-empty tuple of positive ints; ``owner`` (the config class
+    name) starts the error message."""
+    sizes = tuple(int(h) for h in hidden_sizes)
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"{owner}: hidden_sizes must be positive ints, got {sizes}")
+    return sizes
+
+
+def check_activation_name(owner: str, name: str) -> None:
+    """Raise (naming ``owner`` and the valid names) unless ``name`` is in :data:`ACTIVATIONS`."""
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"{owner}: unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}"
+        )
 
 
 @torch.no_grad()
@@ -275,8 +293,6 @@ class TransitionModel(abc.ABC, nn.Module):
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write ``{kind, config, obs_dim, act_dim, state_dict, format_version}`` atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -285,9 +301,7 @@ class TransitionModel(abc.ABC, nn.Module):
             "act_dim": self.act_dim,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda handle: torch.save(payload, handle))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TransitionModel:

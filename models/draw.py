@@ -24,7 +24,6 @@ Shapes: ``B`` batch (the paper's ``B`` is the image height; here the height is `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -32,16 +31,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .generative_data import (
+    CheckpointMixin,
     as_float_tensor,
     check_finite,
     isolated_global_rng,
-    load_checkpoint,
-    save_checkpoint,
     seeded_init_,
 )
 from .vae import kl_to_standard_normal, reparameterize
-
-_CHECKPOINT_KIND = "advex.models.draw/1"
 
 
 @dataclass
@@ -154,12 +150,15 @@ def write_patch(
     return (fy.transpose(1, 2) @ patch @ fx) / gamma[:, None, None]
 
 
-class DRAW(nn.Module):
+class DRAW(CheckpointMixin, nn.Module):
     """Deep Recurrent Attentive Writer over ``height x width`` images with values in ``[0, 1]``.
 
     ``forward(x)`` runs the full encoder/decoder recurrence and returns a :class:`DRAWOutput`;
     ``generate(n)`` runs the decoder alone from ``z_t ~ N(0, I)``.
     """
+
+    checkpoint_kind = "advex.models.draw/1"
+    config_type = DRAWConfig
 
     def __init__(self, config: DRAWConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
@@ -302,18 +301,3 @@ class DRAW(nn.Module):
             history.reconstruction.append(recon.item())
             history.kl.append(kl.item())
         return history
-
-    # ------------------------------------------------------------------------------- files
-    def save(self, path: str | Path) -> None:
-        """Write config + weights (loadable with ``weights_only=True``)."""
-        save_checkpoint(
-            path, kind=_CHECKPOINT_KIND, config=self.config, state_dict=self.state_dict()
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> DRAW:
-        """Rebuild a :class:`DRAW` saved by :meth:`save`."""
-        config, state = load_checkpoint(path, kind=_CHECKPOINT_KIND, config_type=DRAWConfig)
-        model = cls(config)
-        model.load_state_dict(state)
-        return model

@@ -20,9 +20,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from advex.models.base import (
-    ACTIVATIONS,
     ArrayOrTensor,
     TransitionModel,
+    check_activation_name,
+    checked_hidden_sizes,
     init_weight_,
     make_activation,
 )
@@ -51,11 +52,7 @@ class EnsembleConfig:
     normalizer_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(
-                f"EnsembleConfig: hidden_sizes must be positive ints, got {self.hidden_sizes}"
-            )
+        self.hidden_sizes = checked_hidden_sizes("EnsembleConfig", self.hidden_sizes)
         if self.num_members < 1:
             raise ValueError(f"EnsembleConfig: num_members must be >= 1, got {self.num_members}")
         if not 1 <= self.num_elites <= self.num_members:
@@ -63,11 +60,7 @@ class EnsembleConfig:
                 f"EnsembleConfig: num_elites must be in [1, num_members={self.num_members}], "
                 f"got {self.num_elites}"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"EnsembleConfig: unknown activation {self.activation!r}; "
-                f"valid: {', '.join(sorted(ACTIVATIONS))}"
-            )
+        check_activation_name("EnsembleConfig", self.activation)
         if not self.init_min_logvar < self.init_max_logvar:
             raise ValueError(
                 f"EnsembleConfig: init_min_logvar ({self.init_min_logvar}) must be below "

@@ -6,10 +6,10 @@ store ``kind`` and ``asdict(config)`` and are rebuilt through here.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
+from advex.config import dataclass_from_dict
 from advex.models.base import TransitionModel
 from advex.models.ensemble import EnsembleConfig, EnsembleModel
 from advex.models.mlp import MLPConfig, MLPModel
@@ -35,15 +35,7 @@ def list_model_kinds() -> list[str]:
 def config_from_dict(kind: str, values: Mapping[str, Any]) -> ModelConfig:
     """The config dataclass of ``kind`` from a plain dict (a CLI, a saved file); unknown
     keys are an error that lists the valid fields."""
-    config_cls = _lookup(kind)[1]
-    names = [f.name for f in dataclasses.fields(config_cls)]
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ValueError(
-            f"{config_cls.__name__}: unknown field(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(names)}"
-        )
-    return config_cls(**dict(values))
+    return dataclass_from_dict(_lookup(kind)[1], values, kind)
 
 
 def make_model(

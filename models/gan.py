@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -26,16 +25,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .generative_data import (
+    CheckpointMixin,
     as_float_tensor,
     check_finite,
     isolated_global_rng,
-    load_checkpoint,
-    save_checkpoint,
     seeded_init_,
 )
 
 GeneratorLoss = Literal["non_saturating", "minimax"]
-_CHECKPOINT_KIND = "advex.models.gan/1"
 
 
 @dataclass
@@ -151,12 +148,15 @@ def gaussian_kde_density(data: torch.Tensor) -> Callable[[torch.Tensor], torch.T
     return density
 
 
-class GAN(nn.Module):
+class GAN(CheckpointMixin, nn.Module):
     """Generator ``G: Z -> D`` and discriminator ``D: D -> logit`` trained adversarially.
 
     ``sample(n)`` returns ``n x data_dim`` in raw data units. With ``normalize=True`` the
     networks work on standardised data, and the statistics are saved with the weights.
     """
+
+    checkpoint_kind = "advex.models.gan/1"
+    config_type = GANConfig
 
     data_mean: torch.Tensor  # buffers (declared for type checkers)
     data_std: torch.Tensor
@@ -324,18 +324,3 @@ class GAN(nn.Module):
             self.generator_average.parameters(), self.generator.parameters(), strict=True
         ):
             avg.lerp_(cur, 1.0 - ema)  # ema = 0 copies the current weights
-
-    # ------------------------------------------------------------------------------- files
-    def save(self, path: str | Path) -> None:
-        """Write config + weights + normaliser (loadable with ``weights_only=True``)."""
-        save_checkpoint(
-            path, kind=_CHECKPOINT_KIND, config=self.config, state_dict=self.state_dict()
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> GAN:
-        """Rebuild a :class:`GAN` saved by :meth:`save`."""
-        config, state = load_checkpoint(path, kind=_CHECKPOINT_KIND, config_type=GANConfig)
-        model = cls(config)
-        model.load_state_dict(state)
-        return model

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
+
+from advex.atomic_io import atomic_write
+from advex.config import UnknownConfigFieldError, dataclass_from_dict
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -153,11 +156,9 @@ def save_checkpoint(path: str | Path, *, kind: str, config: Any, state_dict: dic
     """Write ``{kind, config (plain dict), state_dict}``: only types ``weights_only`` loads."""
     if not is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"save_checkpoint: config must be a dataclass, got {type(config)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"kind": kind, "config": asdict(config), "state_dict": state_dict}, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint under the real name
+    payload = {"kind": kind, "config": asdict(config), "state_dict": state_dict}
+    # atomic: a crash never leaves half a checkpoint under the real name
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(
@@ -174,9 +175,34 @@ def load_checkpoint(
     if not isinstance(blob, dict) or blob.get("kind") != kind:
         found = blob.get("kind") if isinstance(blob, dict) else type(blob).__name__
         raise GenerativeCheckpointError(f"{path}: expected a {kind!r} checkpoint, found {found!r}")
-    known = {f.name for f in fields(config_type)}  # type: ignore[arg-type]
-    raw = blob["config"]
-    unknown = set(raw) - known
-    if unknown:
-        raise GenerativeCheckpointError(f"{path}: unknown config fields {sorted(unknown)}")
-    return config_type(**raw), blob["state_dict"]
+    try:
+        config = dataclass_from_dict(config_type, blob["config"], kind)
+    except UnknownConfigFieldError as exc:
+        raise GenerativeCheckpointError(f"{path}: {exc}") from None
+    return config, blob["state_dict"]
+
+
+class CheckpointMixin:
+    """``save``/``load`` for an ``nn.Module`` built as ``cls(config)``: one checkpoint format
+    for GAN, VAE and DRAW. Subclasses set ``checkpoint_kind`` (e.g. ``"advex.models.gan/1"``)
+    and ``config_type``; they must have a ``config`` attribute and ``state_dict``."""
+
+    checkpoint_kind: ClassVar[str]
+    config_type: ClassVar[type]
+
+    def save(self, path: str | Path) -> None:
+        """Write config + weights (+ normaliser buffers), loadable with ``weights_only=True``."""
+        save_checkpoint(
+            path,
+            kind=self.checkpoint_kind,
+            config=self.config,  # type: ignore[attr-defined]
+            state_dict=self.state_dict(),  # type: ignore[attr-defined]
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Rebuild a model saved by :meth:`save` (on CPU)."""
+        config, state = load_checkpoint(path, kind=cls.checkpoint_kind, config_type=cls.config_type)
+        model = cls(config)  # type: ignore[call-arg]
+        model.load_state_dict(state)  # type: ignore[attr-defined]
+        return model

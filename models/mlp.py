@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from advex.models.base import ACTIVATIONS, TransitionModel, init_weight_, make_activation
+from advex.models.base import (
+    TransitionModel,
+    check_activation_name,
+    checked_hidden_sizes,
+    init_weight_,
+    make_activation,
+)
 
 _MIN_RESIDUAL_VAR = 1e-6
 
@@ -32,16 +38,8 @@ class MLPConfig:
     normalizer_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(
-                f"MLPConfig: hidden_sizes must be positive ints, got {self.hidden_sizes}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"MLPConfig: unknown activation {self.activation!r}; "
-                f"valid: {', '.join(sorted(ACTIVATIONS))}"
-            )
+        self.hidden_sizes = checked_hidden_sizes("MLPConfig", self.hidden_sizes)
+        check_activation_name("MLPConfig", self.activation)
 
 
 class MLPModel(TransitionModel):

@@ -19,22 +19,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .generative_data import (
+    CheckpointMixin,
     as_float_tensor,
     check_finite,
     isolated_global_rng,
-    load_checkpoint,
-    save_checkpoint,
     seeded_init_,
 )
 
-_CHECKPOINT_KIND = "advex.models.vae/1"
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -114,13 +111,16 @@ def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class VAE(nn.Module):
+class VAE(CheckpointMixin, nn.Module):
     """Gaussian-encoder / Gaussian-decoder VAE over ``input_dim`` vectors.
 
     Public methods take and return raw-unit tensors; normalisation (when on) is internal and its
     statistics are saved with the weights. :meth:`elbo` is a lower bound on ``log p(x)`` of the
     *raw* data (the normaliser's Jacobian is included), so values are comparable across models.
     """
+
+    checkpoint_kind = "advex.models.vae/1"
+    config_type = VAEConfig
 
     data_mean: torch.Tensor  # buffers (declared for type checkers)
     data_std: torch.Tensor
@@ -249,23 +249,20 @@ class VAE(nn.Module):
             pathwise_gradient(f, mu, std, n_samples=n_samples, seed=seed),
         )
 
-    # ------------------------------------------------------------------------------- files
-    def save(self, path: str | Path) -> None:
-        """Write config + weights + normaliser (loadable with ``weights_only=True``)."""
-        save_checkpoint(
-            path, kind=_CHECKPOINT_KIND, config=self.config, state_dict=self.state_dict()
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> VAE:
-        """Rebuild a :class:`VAE` saved by :meth:`save`."""
-        config, state = load_checkpoint(path, kind=_CHECKPOINT_KIND, config_type=VAEConfig)
-        model = cls(config)
-        model.load_state_dict(state)
-        return model
-
 
 # ----------------------------------------------------------------- gradient estimators (notes)
+
+
+def _gaussian_samples(
+    theta: torch.Tensor, std: torch.Tensor | float, n_samples: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(theta, std, z)`` as float32 with ``z = theta + std * eps``, ``S x *theta.shape``;
+    one ``seed`` gives both estimators below the same ``eps`` draws."""
+    theta = torch.as_tensor(theta, dtype=torch.float32)
+    std = torch.as_tensor(std, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn((n_samples, *theta.shape), generator=gen)
+    return theta, std, theta + std * eps
 
 
 def score_function_gradient(
@@ -284,11 +281,7 @@ def score_function_gradient(
     ``f(z) * d/dtheta log N(z; theta, std^2) = f(z) (z - theta) / std^2``. Needs only values
     of ``f`` (works for non-differentiable ``f``), at the price of high variance.
     """
-    theta = torch.as_tensor(theta, dtype=torch.float32)
-    std = torch.as_tensor(std, dtype=torch.float32)
-    gen = torch.Generator().manual_seed(seed)
-    eps = torch.randn((n_samples, *theta.shape), generator=gen)
-    z = theta + std * eps
+    theta, std, z = _gaussian_samples(theta, std, n_samples, seed)
     with torch.no_grad():
         values = f(z)
     if values.shape != z.shape[: values.ndim] or values.ndim < z.ndim - 1:
@@ -311,11 +304,7 @@ def pathwise_gradient(
     differentiable ``f``; ``f`` must treat samples independently (each sample's value may only
     depend on its own ``z``), so one backward of the sum gives every per-sample gradient.
     """
-    theta = torch.as_tensor(theta, dtype=torch.float32)
-    std = torch.as_tensor(std, dtype=torch.float32)
-    gen = torch.Generator().manual_seed(seed)
-    eps = torch.randn((n_samples, *theta.shape), generator=gen)
-    z = (theta + std * eps).detach().requires_grad_(True)
+    z = _gaussian_samples(theta, std, n_samples, seed)[2].detach().requires_grad_(True)
     with torch.enable_grad():
         (grad,) = torch.autograd.grad(f(z).sum(), z)
     return grad  # dz/dtheta = 1, so d f(z)/d theta = f'(z) per sample

@@ -20,9 +20,17 @@ def _frame(curves: dict[str, dict[int, list[float]]], steps: list[int]) -> pd.Da
         for seed, values in per_seed.items():
             for s, v in zip(steps, values, strict=True):
                 for metric, scale in (("mse_1step", 1.0), ("rollout_mse_k20", 10.0)):
-                    rows.append({"task": "T", "strategy": strategy, "seed": seed,
-                                 "env_steps": s, "metric": metric, "value": v * scale,
-                                 "wall_s": 0.1 * s})
+                    rows.append(
+                        {
+                            "task": "T",
+                            "strategy": strategy,
+                            "seed": seed,
+                            "env_steps": s,
+                            "metric": metric,
+                            "value": v * scale,
+                            "wall_s": 0.1 * s,
+                        }
+                    )
     return validate_results(pd.DataFrame(rows))
 
 
@@ -50,6 +58,22 @@ def test_steps_to_reach_random_final_error() -> None:
     assert math.isnan(reach.loc[("disagreement", 0), "steps"])  # never below 0.5
 
 
+def test_geometric_mean_curve_reach() -> None:
+    from advex.analysis.summary import geometric_mean_curve, steps_to_reach_geomean
+
+    frame = _frame(CURVES, STEPS)
+    curves = geometric_mean_curve(frame, "mse_1step").set_index(["strategy", "env_steps"])
+    assert curves.loc[("random", 400), "value"] == pytest.approx(math.sqrt(0.5 * 0.6))
+    assert curves.loc[("random", 400), "seeds"] == 2
+    reach = steps_to_reach_geomean(frame, "mse_1step").set_index("strategy")
+    # random's final geometric mean is sqrt(0.3) ~ 0.548; adversarial's curve at 200 steps is
+    # sqrt(0.5 * 0.6) ~ 0.548 too (equal counts as reached), disagreement never gets there.
+    assert reach.loc["adversarial-sf", "steps"] == 200
+    assert reach.loc["adversarial-sf", "ratio"] == 0.5
+    assert reach.loc["random", "steps"] == 400
+    assert math.isnan(reach.loc["disagreement", "steps"])
+
+
 def test_summary_table_and_text() -> None:
     table = summary_table(_frame(CURVES, STEPS)).set_index("strategy")
     assert table.index[0] == "random"
@@ -58,7 +82,7 @@ def test_summary_table_and_text() -> None:
     assert table.loc["adversarial-sf", "ratio_to_random_budget"] == pytest.approx(0.5)
     assert table.loc["disagreement", "seeds_reached"] == 0
     text = format_table(table.reset_index())
-    assert "not (0/2 seeds)" in text and "0.50" in text
+    assert "not (0/2 seeds)" in text and "200 (0.50)" in text and "not reached" in text
 
 
 def test_validate_rejects_bad_frames() -> None:

@@ -14,15 +14,8 @@ from advex.models.generative_data import (
     normal_samples,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny nets gain nothing from intra-op threads, and on a busy 2-core box OpenMP spinning
-    makes them ~20x slower; restore the caller's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny nets: one intra-op thread (see tests/models/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def true_density(x: torch.Tensor) -> torch.Tensor:

@@ -72,7 +72,9 @@ def test_factory_defaults_and_errors() -> None:
         make_model("transformer", 5, 2)
     with pytest.raises(TypeError, match="EnsembleConfig"):
         make_model("ensemble", 5, 2, MLPConfig())
-    with pytest.raises(ValueError, match="unknown field.*num_layers"):
+    with pytest.raises(
+        ValueError, match="unknown mlp config field.*num_layers; valid: .*hidden_sizes"
+    ):
         make_model("mlp", 5, 2, {"num_layers": 3})
     with pytest.raises(ValueError, match="num_elites"):
         EnsembleConfig(num_members=3, num_elites=4)

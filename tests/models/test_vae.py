@@ -18,15 +18,8 @@ from advex.models.vae import (
     score_function_gradient,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny nets gain nothing from intra-op threads, and on a busy 2-core box OpenMP spinning
-    makes them ~20x slower; restore the caller's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny nets: one intra-op thread (see tests/models/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def test_kl_matches_torch_distributions() -> None:

@@ -1,0 +1,46 @@
+"""Atomic file writes: readers see the old file or the new one, never half of one.
+
+Every saver in advex (buffers, models, generative checkpoints, coverage sets, run
+checkpoints) writes through :func:`atomic_write`, so a run killed mid-save cannot leave a
+truncated file under the real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+
+def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write_fn`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    The temp file lives in the same folder (so the rename is atomic on one filesystem) and is
+    removed on any failure, ``KeyboardInterrupt`` included; the old ``path`` stays untouched.
+    Missing parent folders are created. Returns ``path`` as a :class:`Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write_fn(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON through :func:`atomic_write`."""
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(json.dumps(payload, indent=2).encode("utf-8"))
+
+    return atomic_write(path, write)
