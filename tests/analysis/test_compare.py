@@ -123,3 +123,13 @@ def test_process_pool_matches_serial(tmp_path: Path) -> None:
     pooled = run_compare(cfg, tmp_path / "b", backend="process", workers=2, progress=False)
     cols = ["strategy", "seed", "env_steps", "metric", "value"]
     pd.testing.assert_frame_equal(serial[cols], pooled[cols])
+
+
+@pytest.mark.slow
+def test_ray_backend_matches_serial(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is the optional extra: pip install -e '.[ray]'")
+    cfg = _cfg(strategies=["random", "adversarial-sf"], steps=200)
+    serial = run_compare(cfg, tmp_path / "a", backend="serial", progress=False)
+    on_ray = run_compare(cfg, tmp_path / "b", backend="ray", workers=2, progress=False)
+    cols = ["strategy", "seed", "env_steps", "metric", "value"]
+    pd.testing.assert_frame_equal(serial[cols], on_ray[cols])
