@@ -68,6 +68,14 @@ def mean_ci95(values: np.ndarray) -> tuple[float, float]:
     return mean, float(t * values.std(ddof=1) / math.sqrt(n))
 
 
+def _reach(curve: pd.DataFrame, target: float, budget: int) -> dict[str, float]:
+    """First ``env_steps`` of ``curve`` (columns env_steps, value) with ``value <= target``."""
+    hit = curve.sort_values("env_steps")
+    hit = hit[hit["value"] <= target]
+    steps = float(hit["env_steps"].iloc[0]) if len(hit) else math.nan
+    return {"target": target, "steps": steps, "budget": budget, "ratio": steps / budget}
+
+
 def steps_to_reach(frame: pd.DataFrame, metric: str, reference: str = "random") -> pd.DataFrame:
     """Per (strategy, seed): first ``env_steps`` with ``metric <= reference's final value``.
 
@@ -78,25 +86,11 @@ def steps_to_reach(frame: pd.DataFrame, metric: str, reference: str = "random") 
     ref = finals[finals["strategy"] == reference].set_index("seed")
     if ref.empty:
         raise ValueError(f"reference strategy {reference!r} has no {metric} rows")
-    sub = frame[frame["metric"] == metric]
     out = []
-    for (strategy, seed), group in sub.groupby(["strategy", "seed"]):
-        if seed not in ref.index:
-            continue
-        target, budget = float(ref.at[seed, "value"]), int(ref.at[seed, "env_steps"])
-        group = group.sort_values("env_steps")
-        hit = group[group["value"] <= target]
-        steps = float(hit["env_steps"].iloc[0]) if len(hit) else math.nan
-        out.append(
-            {
-                "strategy": strategy,
-                "seed": seed,
-                "target": target,
-                "steps": steps,
-                "budget": budget,
-                "ratio": steps / budget,
-            }
-        )
+    for (strategy, seed), group in frame[frame["metric"] == metric].groupby(["strategy", "seed"]):
+        if seed in ref.index:
+            target, budget = float(ref.at[seed, "value"]), int(ref.at[seed, "env_steps"])
+            out.append({"strategy": strategy, "seed": seed, **_reach(group, target, budget)})
     return pd.DataFrame(out)
 
 
@@ -121,21 +115,12 @@ def steps_to_reach_geomean(
     if ref.empty:
         raise ValueError(f"reference strategy {reference!r} has no {metric} rows")
     target, budget = float(ref["value"].iloc[-1]), int(ref["env_steps"].iloc[-1])
-    out = []
-    for strategy, group in curves.groupby("strategy"):
-        hit = group.sort_values("env_steps")
-        hit = hit[hit["value"] <= target]
-        steps = float(hit["env_steps"].iloc[0]) if len(hit) else math.nan
-        out.append(
-            {
-                "strategy": strategy,
-                "target": target,
-                "steps": steps,
-                "budget": budget,
-                "ratio": steps / budget,
-            }
-        )
-    return pd.DataFrame(out)
+    return pd.DataFrame(
+        [
+            {"strategy": strategy, **_reach(group, target, budget)}
+            for strategy, group in curves.groupby("strategy")
+        ]
+    )
 
 
 def summary_table(
