@@ -103,6 +103,12 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     from advex.analysis.report import write_report
 
     overrides = json.loads(args.config.read_text()) if args.config else {}
+    if args.resume:
+        if args.out is None:
+            raise ValueError("--resume needs --out, the folder of the run to continue")
+        saved = args.out / "config.json"
+        if saved.exists():  # continue with the run's own config unless flags say otherwise
+            overrides = {**json.loads(saved.read_text()), **overrides}
     for key, value in (
         ("task", args.task),
         ("seeds", args.seeds),
@@ -225,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         # One line naming the problem; the traceback helps nobody who typed a wrong name.
         print(f"advex: error: {e}", file=sys.stderr)
         return 2

@@ -126,3 +126,63 @@ def test_fit_then_eval(
         return float(next(ln.split()[1] for ln in text.splitlines() if ln.split()[:1] == [name]))
 
     assert metric(eval_out, "mse_1step") == metric(fit_out, "mse_1step")
+
+
+def test_compare_refuses_to_overwrite_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["compare", "--out", str(tmp_path), "--steps", "10", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a comparison" in err and "--resume" in err and err.count("\n") == 1
+    assert (tmp_path / "config.json").read_text() == "{}"  # nothing lost
+
+
+def test_compare_resume_reuses_the_saved_config(tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    config = tmp_path / "tiny.json"
+    config.write_text(
+        json.dumps(
+            {
+                "task": "InvertedPendulum-v5",
+                "strategies": ["random", "adversarial-sf"],
+                "steps": 200,
+                "round_steps": 100,
+                "model_config": {"num_members": 2, "num_elites": 1, "hidden_sizes": [16]},
+                "train": {"max_epochs": 2},
+                "coverage": {
+                    "n_starts": 40,
+                    "n_sb3_steps": 0,
+                    "frac_sb3": 0.0,
+                    "frac_random": 0.5,
+                    "n_random_rollout_steps": 200,
+                    "n_bang_bang_steps": 100,
+                },
+            }
+        )
+    )
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "compare",
+                "--config",
+                str(config),
+                "--out",
+                str(out),
+                "--backend",
+                "serial",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    first = pd.read_parquet(out / "results.parquet")
+    # No flags but --out/--resume: the saved config is used, finished rounds are not redone.
+    assert main(["compare", "--out", str(out), "--resume", "--backend", "serial", "--quiet"]) == 0
+    again = pd.read_parquet(out / "results.parquet")
+    pd.testing.assert_frame_equal(first, again)
+    assert (out / "sample_efficiency.png").is_file() and (out / "report.md").is_file()
