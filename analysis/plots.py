@@ -20,7 +20,9 @@ def plot_sample_efficiency(
     path: Path,
     metrics: tuple[str, ...] = ("mse_1step", "rollout_mse_k20"),
 ) -> Path:
-    """Save one panel per metric: mean across seeds with a shaded 95 % CI, log y axis."""
+    """Save one panel per metric, log y axis: per strategy the geometric mean over seeds with a
+    shaded 95 % CI, both computed on log values (errors are heavy-tailed and positive, and an
+    arithmetic band on a log axis would dip below zero)."""
     metrics = tuple(m for m in metrics if m in set(frame["metric"]))
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     task = ", ".join(sorted(frame["task"].unique()))
@@ -29,19 +31,26 @@ def plot_sample_efficiency(
         for strategy in wide.index.get_level_values("strategy").unique():
             per_step = wide.loc[strategy]
             steps = per_step.index.to_numpy()
-            stats = np.array([mean_ci95(row[~np.isnan(row)]) for row in per_step.to_numpy()])
-            mean, ci = stats[:, 0], np.nan_to_num(stats[:, 1])
-            (line,) = ax.plot(steps, mean, marker="o", ms=3, label=strategy)
+            logs = np.log(np.maximum(per_step.to_numpy(dtype=np.float64), 1e-300))
+            stats = np.array([mean_ci95(row[np.isfinite(row)]) for row in logs])
+            center, half = stats[:, 0], np.nan_to_num(stats[:, 1])
+            (line,) = ax.plot(steps, np.exp(center), marker="o", ms=3, label=strategy)
             ax.fill_between(
-                steps, np.maximum(mean - ci, 1e-12), mean + ci, color=line.get_color(), alpha=0.2
+                steps,
+                np.exp(center - half),
+                np.exp(center + half),
+                color=line.get_color(),
+                alpha=0.15,
             )
         ax.set_yscale("log")
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"held-out {metric}")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend()
+    axes[0][0].legend(fontsize=8)
     n_seeds = frame["seed"].nunique()
-    fig.suptitle(f"{task}: coverage-set error vs steps ({n_seeds} seed(s), mean ± 95 % CI)")
+    fig.suptitle(
+        f"{task}: coverage-set error vs steps ({n_seeds} seed(s), geometric mean, 95 % CI)"
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
