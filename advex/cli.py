@@ -10,6 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from advex.analysis.coverage import CoverageSet
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
@@ -40,7 +44,7 @@ def _cmd_collect(args: argparse.Namespace) -> None:
     print(f"wrote {len(buffer)} transitions ({episodes} episodes) of {args.task} to {path}")
 
 
-def _coverage_for(task: str, seed: int, quiet: bool):  # type: ignore[no-untyped-def]
+def _coverage_for(task: str, seed: int, quiet: bool) -> CoverageSet:
     from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
 
     return load_or_build_coverage(task, seed, CoverageConfig(), progress=not quiet)

@@ -313,8 +313,12 @@ class MPPIOptimizer(TrajectoryOptimizer):
         return torch.clamp(mean, self.low, self.high).clone()
 
 
+#: Builds an optimiser from ``(config, action_low, action_high, horizon, seed)``; each class's
+#: ``__init__`` narrows ``config`` to its own dataclass, so the base-class signature does not fit.
+OptimizerFactory = Callable[..., TrajectoryOptimizer]
+
 #: Optimiser name -> (class, config class).
-OPTIMIZERS: dict[str, tuple[type[TrajectoryOptimizer], type]] = {
+OPTIMIZERS: dict[str, tuple[OptimizerFactory, type]] = {
     "random": (RandomShootingOptimizer, RandomShootingConfig),
     "cem": (CEMOptimizer, CEMConfig),
     "mppi": (MPPIOptimizer, MPPIConfig),
@@ -331,7 +335,7 @@ def default_optimizer_config(name: str) -> OptimizerConfig:
     return _lookup(name)[1]()
 
 
-def _lookup(name: str) -> tuple[type[TrajectoryOptimizer], type]:
+def _lookup(name: str) -> tuple[OptimizerFactory, type]:
     if name not in OPTIMIZERS:
         raise UnknownOptimizerError(
             f"unknown optimizer {name!r}; valid names: {', '.join(list_optimizers())}"
@@ -359,4 +363,4 @@ def make_optimizer(
         raise TypeError(
             f"optimizer {name!r} needs a {config_cls.__name__}, got {type(config).__name__}"
         )
-    return cls(config, action_low, action_high, horizon, seed)  # type: ignore[call-arg]
+    return cls(config, action_low, action_high, horizon, seed)

@@ -78,7 +78,15 @@ class Checkpointer:
     def _latest_folder(self) -> Path | None:
         if not self.exists():
             return None
-        return self.run_dir / json.loads(self.pointer.read_text())["folder"]
+        try:
+            folder = json.loads(self.pointer.read_text())["folder"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"{self.pointer}: not a checkpoint pointer ({type(exc).__name__}: {exc})"
+            ) from None
+        if not isinstance(folder, str) or Path(folder).name != folder:
+            raise CheckpointError(f"{self.pointer}: bad checkpoint folder name {folder!r}")
+        return self.run_dir / folder
 
     def load(self) -> RunState:
         folder = self._latest_folder()

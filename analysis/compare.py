@@ -27,10 +27,10 @@ from typing import Any, Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
-from advex.analysis.checkpoint import write_json_atomic
 from advex.analysis.coverage import CoverageSet, load_or_build_coverage
 from advex.analysis.experiment import ExperimentConfig, run_single
 from advex.analysis.results import save_results, validate_results
+from advex.atomic_io import write_json_atomic
 
 Backend = Literal["process", "ray", "serial"]
 

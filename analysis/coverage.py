@@ -31,7 +31,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import mujoco
 import numpy as np
@@ -241,7 +241,12 @@ class CoverageSet:
             "act": self.act,
             "sources": self.sources,
         }
-        atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+        def write(handle: BinaryIO) -> None:
+            # numpy's stub lets **kwds collide with ``allow_pickle: bool``; they are all arrays.
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
+
+        atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CoverageSet:
@@ -460,8 +465,18 @@ def build_coverage_set(
     """
     config = config or CoverageConfig()
     spec = get_task(task)
-    rng = np.random.default_rng(seed)
     env = make_env(spec)
+    try:
+        return _build_with_env(env, spec, seed, config, progress)
+    finally:
+        env.close()  # also when a pool or a rollout raises: no leaked simulator
+
+
+def _build_with_env(
+    env: Any, spec: TaskSpec, seed: int, config: CoverageConfig, progress: bool
+) -> CoverageSet:
+    """The body of :func:`build_coverage_set` on an open env (the caller closes it)."""
+    rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     inner = env.unwrapped
     space = env.action_space
@@ -479,8 +494,10 @@ def build_coverage_set(
     )
     if fractions["sb3"] > 0:
         sb3_env = make_env(spec)  # SB3 wraps and resets its own env; ours stays untouched
-        agent = _train_sb3_policy(sb3_env, config, seed)
-        sb3_env.close()
+        try:
+            agent = _train_sb3_policy(sb3_env, config, seed)
+        finally:
+            sb3_env.close()
         half_range = (space.high - space.low) / 2.0
 
         def sb3_action(obs: np.ndarray, t: int) -> np.ndarray:
@@ -531,7 +548,6 @@ def build_coverage_set(
                 f"build_coverage_set: {config.max_redraws + 1} starts in a row from source "
                 f"{SOURCE_NAMES[sources[i]]!r} made the simulator unstable; lower noise_scale"
             )
-    env.close()
     return CoverageSet(
         task=spec.name,
         seed=seed,

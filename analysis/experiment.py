@@ -107,7 +107,9 @@ def round_seed(seed: int, round_index: int, purpose: str) -> int:
 def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[RunState, Any]:
     spec = get_task(cfg.task)
     torch.manual_seed(seed)
-    model = make_model(cfg.model, spec.obs_dim, spec.act_dim, cfg.model_config)
+    # Each run seed draws its own initial weights (unless the config pins one): otherwise the
+    # across-seed intervals would leave out initialisation variance.
+    model = make_model(cfg.model, spec.obs_dim, spec.act_dim, {"seed": seed, **cfg.model_config})
     strategy = make_strategy(
         strategy_name, spec, cfg.strategy_config.get(strategy_name) or None, seed
     )
@@ -190,4 +192,5 @@ def run_single(
     finally:
         bar.close()
         collector.close()
+        strategy.close()
     return state.rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from advex.analysis.results import curve  # noqa: E402
+from advex.analysis.results import ResultsError, curve  # noqa: E402
 from advex.analysis.summary import mean_ci95  # noqa: E402
 
 
@@ -23,8 +24,25 @@ def plot_sample_efficiency(
     """Save one panel per metric, log y axis: per strategy the geometric mean over seeds with a
     shaded 95 % CI, both computed on log values (errors are heavy-tailed and positive, and an
     arithmetic band on a log axis would dip below zero)."""
-    metrics = tuple(m for m in metrics if m in set(frame["metric"]))
+    present = set(frame["metric"])
+    wanted = metrics
+    metrics = tuple(m for m in metrics if m in present)
+    if not metrics:
+        raise ResultsError(
+            f"plot_sample_efficiency: none of the metrics {list(wanted)} is in the results; "
+            f"have {sorted(present)}"
+        )
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    try:
+        _draw(fig, axes, frame, metrics)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)  # pyplot keeps every open figure alive otherwise
+    return path
+
+
+def _draw(fig: Any, axes: Any, frame: pd.DataFrame, metrics: tuple[str, ...]) -> None:
     task = ", ".join(sorted(frame["task"].unique()))
     for ax, metric in zip(axes[0], metrics, strict=True):
         wide = curve(frame, metric)
@@ -52,7 +70,3 @@ def plot_sample_efficiency(
         f"{task}: coverage-set error vs steps ({n_seeds} seed(s), geometric mean, 95 % CI)"
     )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

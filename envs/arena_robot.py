@@ -180,7 +180,11 @@ class ArenaRobotEnv(MujocoEnv, utils.EzPickle):
     def control_cost(self, action: np.ndarray) -> float:
         return float(self._ctrl_cost_weight * np.sum(np.square(action)))
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    # MujocoEnv's stub declares a float64 reward and a dict[str, float64] info; gymnasium's Env
+    # API (and this env's info, which holds bools and arrays) is float / dict[str, Any].
+    def step(  # type: ignore[override]
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
             raise ValueError(

@@ -12,6 +12,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -158,9 +159,13 @@ class ReplayBuffer:
 
     def batch(self, indices: np.ndarray | None = None) -> TransitionBatch:
         """A copy of the rows at ``indices`` (all rows when ``None``)."""
-        sel = slice(0, self._len) if indices is None else np.asarray(indices, dtype=np.int64)
-        if indices is not None and len(sel) and (sel.min() < 0 or sel.max() >= self._len):  # type: ignore[union-attr]
-            raise IndexError(f"ReplayBuffer.batch: index out of range for {self._len} rows")
+        sel: slice | np.ndarray
+        if indices is None:
+            sel = slice(0, self._len)
+        else:
+            sel = np.asarray(indices, dtype=np.int64)
+            if len(sel) and (sel.min() < 0 or sel.max() >= self._len):
+                raise IndexError(f"ReplayBuffer.batch: index out of range for {self._len} rows")
         d = self._data
         return TransitionBatch(
             obs=d["obs"][sel].copy(),
@@ -216,9 +221,12 @@ class ReplayBuffer:
             },
         }
         arrays = {name: arr[: self._len] for name, arr in self._data.items()}
-        return atomic_write(
-            path, lambda f: np.savez(f, __header__=np.array(json.dumps(header)), **arrays)
-        )
+
+        def write(handle: BinaryIO) -> None:
+            # numpy's stub lets **kwds collide with ``allow_pickle: bool``; they are all arrays.
+            np.savez(handle, __header__=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
+
+        return atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:

@@ -65,8 +65,16 @@ class LeanVectorEnv(VectorEnv):
         self.envs = [fn().unwrapped for fn in env_fns]
         self.num_envs = len(self.envs)
         self.max_episode_steps = int(max_episode_steps)
-        self.single_observation_space = self.envs[0].observation_space
-        self.single_action_space = self.envs[0].action_space
+        observation_space, action_space = self.envs[0].observation_space, self.envs[0].action_space
+        if not isinstance(observation_space, gym.spaces.Box) or not isinstance(
+            action_space, gym.spaces.Box
+        ):
+            raise TypeError(
+                "LeanVectorEnv needs Box observation and action spaces, got "
+                f"{type(observation_space).__name__} / {type(action_space).__name__}"
+            )
+        self.single_observation_space: gym.spaces.Box = observation_space
+        self.single_action_space: gym.spaces.Box = action_space
         self.observation_space = gym.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )
@@ -156,8 +164,16 @@ class Collector:
         self.spec = get_task(self.task)
         self.env = make_vector_env(self.task, self.n_envs, self.vectorization)
 
-    def random_policy(self, seed: int) -> RandomPolicy:
+    @property
+    def action_space(self) -> gym.spaces.Box:
+        """The single-env action box (every advex task has continuous actions)."""
         space = self.env.single_action_space
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"{self.task}: expected a Box action space, got {type(space).__name__}")
+        return space
+
+    def random_policy(self, seed: int) -> RandomPolicy:
+        space = self.action_space
         return RandomPolicy(space.low, space.high, np.random.default_rng(seed))
 
     def run(
@@ -179,6 +195,10 @@ class Collector:
                 f"buffer is {obs_dim}-obs/{act_dim}-act but {self.task} is "
                 f"{self.spec.obs_dim}/{self.spec.act_dim}"
             )
+        if buffer.meta.get("task", self.task) != self.task:
+            raise ValueError(
+                f"buffer holds {buffer.meta['task']} transitions; refusing to append {self.task}"
+            )
         rows = {
             "obs": np.zeros((n_steps, obs_dim), np.float32),
             "act": np.zeros((n_steps, act_dim), np.float32),
@@ -192,7 +212,7 @@ class Collector:
         episode = first_episode + np.arange(n)
         next_episode = first_episode + n
         obs, _ = self.env.reset(seed=seed)
-        low, high = self.env.single_action_space.low, self.env.single_action_space.high
+        low, high = self.action_space.low, self.action_space.high
         bar = tqdm(
             total=n_steps,
             desc=desc or f"collect {self.task}",
@@ -213,7 +233,7 @@ class Collector:
             if any_done:
                 true_next = next_obs.copy()
                 for i in np.flatnonzero(done):
-                    true_next[i] = _final_obs(info, i)
+                    true_next[i] = _final_obs(info, int(i))
             take = min(n, n_steps - filled)
             sl = slice(filled, filled + take)
             rows["obs"][sl] = obs[:take]

@@ -278,6 +278,10 @@ class SB3Strategy(Strategy):
         self.recorder._obs = None
         self._rows_in_buffer = -1
 
+    def close(self) -> None:
+        """Close the agent's MuJoCo env (the strategy owns it); idempotent."""
+        self.vec_env.close()
+
 
 class SB3PPOStrategy(SB3Strategy):
     """``sb3-ppo``: on-policy PPO on the task reward."""

@@ -244,5 +244,11 @@ class Strategy(abc.ABC):
         self.rng.bit_generator.state = state["rng"]
         self._round_start, self._round_end = (int(x) for x in state["round"])
 
+    # ------------------------------------------------------------------ resources
+    def close(self) -> None:
+        """Release what the strategy holds beyond plain memory (SB3 strategies own an env);
+        a no-op here. Safe to call more than once."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(task={self.spec.name!r}, seed={self.seed})"

@@ -188,7 +188,7 @@ class CheckpointMixin:
     and ``config_type``; they must have a ``config`` attribute and ``state_dict``."""
 
     checkpoint_kind: ClassVar[str]
-    config_type: ClassVar[type]
+    config_type: ClassVar[type[Any]]
 
     def save(self, path: str | Path) -> None:
         """Write config + weights (+ normaliser buffers), loadable with ``weights_only=True``."""

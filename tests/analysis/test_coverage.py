@@ -229,3 +229,23 @@ def test_source_fractions_redistribute_skipped_sb3():
     assert fractions["random"] == pytest.approx(0.3 / 0.8)
     assert cov._draw_counts(7, fractions) == {"random": 3, "sb3": 0, "bang_bang": 2,
                                              "perturbed": 2}
+
+
+def test_env_is_closed_even_when_building_fails(monkeypatch):
+    """A failure mid-build (here: the random pool) must not leak the simulator."""
+    closed = []
+
+    def tracked_env(spec):
+        env = make_env(spec)
+        original = env.close
+        env.close = lambda: (closed.append(spec.name), original())  # type: ignore[method-assign]
+        return env
+
+    def broken_pool(*args, **kwargs):
+        raise RuntimeError("pool failed")
+
+    monkeypatch.setattr(cov, "make_env", tracked_env)
+    monkeypatch.setattr(cov, "_collect_states", broken_pool)
+    with pytest.raises(RuntimeError, match="pool failed"):
+        build_coverage_set(TASK, 0, SMALL, progress=False)
+    assert closed == [TASK]

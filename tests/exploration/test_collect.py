@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from advex.envs import UnknownTaskError, get_task
+from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import collect
 
 
@@ -82,3 +83,13 @@ def test_async_matches_lean() -> None:
         "InvertedPendulum-v5", n_steps=120, seed=2, n_envs=2, vectorization="async", progress=False
     )
     _assert_same(lean, sub)
+
+
+def test_refuses_to_mix_tasks_in_one_buffer() -> None:
+    """Dims can coincide across tasks; the buffer's task label is what keeps data apart."""
+    spec = get_task("InvertedPendulum-v5")
+    buf = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    buf.meta["task"] = "advex/SomeOtherTask-v0"
+    with pytest.raises(ValueError, match="holds advex/SomeOtherTask-v0 transitions"):
+        collect("InvertedPendulum-v5", n_steps=5, buffer=buf, progress=False)
+    assert len(buf) == 0

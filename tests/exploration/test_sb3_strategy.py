@@ -119,3 +119,14 @@ def test_sac_train_freq_must_divide_the_round() -> None:
     strategy = make_strategy("sb3-sac", TASK, {**CONFIGS["sb3-sac"], "train_freq": 4})
     with pytest.raises(ValueError, match="multiple of train_freq"):
         strategy.collect(Collector(TASK), ReplayBuffer(spec.obs_dim, spec.act_dim), 10, seed=0)
+
+
+def test_close_releases_the_agents_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SB3 strategy owns a MuJoCo env; ``close`` must reach it (other strategies: no-op)."""
+    strategy = make_strategy("sb3-ppo", TASK, CONFIGS["sb3-ppo"], seed=0)
+    closed: list[str] = []
+    inner = strategy.recorder.unwrapped
+    monkeypatch.setattr(inner, "close", lambda: closed.append("env"))
+    strategy.close()
+    assert closed == ["env"]
+    make_strategy("random", TASK).close()  # the base no-op exists for every strategy
