@@ -90,10 +90,13 @@ def run_compare(
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Run the comparison into ``out`` and return the tidy results frame."""
+    if backend not in ("process", "ray", "serial"):
+        raise ValueError(f"unknown backend {backend!r}; valid: process, ray, serial")
     out = Path(out)
     _check_out_dir(out, cfg, resume)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", cfg.to_dict())
+    cfg_dict = cfg.to_dict()
+    write_json_atomic(out / "config.json", cfg_dict)
     coverage_paths = prepare_coverage(cfg, out, progress)
     jobs = [
         Job(strategy, seed, str(out / "runs" / f"{strategy}_seed{seed}"), str(coverage_paths[seed]))
@@ -101,8 +104,7 @@ def run_compare(
         for strategy in cfg.strategies
     ]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
-    cfg_dict = cfg.to_dict()
-    if backend == "serial" or workers == 1:
+    if backend == "serial" or (backend == "process" and workers == 1):
         rows = [r for job in jobs for r in _run_job(cfg_dict, job, resume, progress)]
     elif backend == "process":
         rows = []
@@ -113,10 +115,8 @@ def run_compare(
             ):
                 rows.extend(future.result())
                 log(f"done: {job.strategy} seed {job.seed}")
-    elif backend == "ray":
-        rows = _run_ray(cfg_dict, jobs, resume)
     else:
-        raise ValueError(f"unknown backend {backend!r}; valid: process, ray, serial")
+        rows = _run_ray(cfg_dict, jobs, resume)
     frame = validate_results(pd.DataFrame(rows))
     save_results(frame, out)
     return frame

@@ -27,8 +27,6 @@ from advex.exploration.collect import Collector
 from advex.exploration.strategy import STRATEGIES, make_strategy
 from advex.models import TrainConfig, make_model
 
-RESULT_COLUMNS = ["task", "strategy", "seed", "env_steps", "metric", "value", "wall_s"]
-
 
 @dataclass
 class ExperimentConfig:

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
-from advex.envs import get_task
+from advex.envs import get_task, make_env
 from advex.exploration.buffer import ReplayBuffer
 from advex.types import Policy
 
@@ -135,7 +135,7 @@ def make_vector_env(
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
 
     def make() -> gym.Env:
-        return gym.make(spec.gym_id, disable_env_checker=True, **env_kwargs)
+        return make_env(spec, disable_env_checker=True, **env_kwargs)
 
     if vectorization == "lean":
         return LeanVectorEnv([make] * n_envs, spec.max_episode_steps)

@@ -133,3 +133,9 @@ def test_ray_backend_matches_serial(tmp_path: Path) -> None:
     on_ray = run_compare(cfg, tmp_path / "b", backend="ray", workers=2, progress=False)
     cols = ["strategy", "seed", "env_steps", "metric", "value"]
     pd.testing.assert_frame_equal(serial[cols], on_ray[cols])
+
+
+def test_unknown_backend_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="valid: process, ray, serial"):
+        run_compare(_cfg(), tmp_path / "out", backend="threads", workers=1)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
