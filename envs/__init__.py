@@ -15,6 +15,13 @@ if ARENA_ROBOT_ID not in gymnasium.registry:
         max_episode_steps=200,
     )
 
+from .episodes import (  # noqa: E402
+    EPISODE_MODES,
+    EpisodeMode,
+    EpisodeModeError,
+    IgnoreTermination,
+    check_episode_mode,
+)
 from .registry import (  # noqa: E402  (registration first, so make_env always finds the robot)
     TASKS,
     TaskSpec,
@@ -28,6 +35,11 @@ from .state import StateSizeError, get_state, set_state, state_size  # noqa: E40
 
 __all__ = [
     "ARENA_ROBOT_ID",
+    "EPISODE_MODES",
+    "EpisodeMode",
+    "EpisodeModeError",
+    "IgnoreTermination",
+    "check_episode_mode",
     "TASKS",
     "StateSizeError",
     "TaskSpec",

@@ -15,6 +15,7 @@ from advex.types import RewardFn, TermFn
 
 from . import rewards
 from .arena_robot import ARENA_ACT_DIM, ARENA_OBS_DIM
+from .episodes import EpisodeMode, IgnoreTermination, check_episode_mode
 
 
 class UnknownTaskError(ValueError):
@@ -138,17 +139,23 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
         raise UnknownTaskError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}") from None
 
 
-def make_env(task: str | TaskSpec, **kwargs: Any) -> gymnasium.Env:
+def make_env(
+    task: str | TaskSpec, *, episodes: EpisodeMode = "env", **kwargs: Any
+) -> gymnasium.Env:
     """``gymnasium.make(task.gym_id, **kwargs)``: the MuJoCo env with the standard wrappers.
 
+    ``episodes="free"`` wraps it in :class:`~advex.envs.episodes.IgnoreTermination` (outside
+    the time limit): the env never terminates, episodes end at the time limit only.
     ``kwargs`` go to ``gymnasium.make`` (``render_mode``, ``max_episode_steps``, env
     constructor arguments). Changing constructor arguments that alter the observation or the
     reward makes the task's ``obs_dim``/``reward_fn`` stale; that is the caller's choice.
     """
     spec = get_task(task)
+    check_episode_mode(episodes)
     # Registration of advex's own envs happens on `import advex.envs`, which importing this
     # module already triggered; nothing else to do here.
-    return gymnasium.make(spec.gym_id, **kwargs)
+    env = gymnasium.make(spec.gym_id, **kwargs)
+    return IgnoreTermination(env) if episodes == "free" else env
 
 
 def task_table() -> list[dict[str, Any]]:

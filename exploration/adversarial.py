@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.envs import TaskSpec
+from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
 from advex.exploration.loss_predictor import LossPredictor, LossPredictorConfig
 from advex.exploration.policy_gradient import (
@@ -135,8 +135,10 @@ class AdversarialPathwise(Strategy):
     config_cls = PathwiseConfig
     config: PathwiseConfig
 
-    def __init__(self, spec: TaskSpec, config: PathwiseConfig, seed: int) -> None:
-        super().__init__(spec, config, seed)
+    def __init__(
+        self, spec: TaskSpec, config: PathwiseConfig, seed: int, *, episodes: EpisodeMode = "env"
+    ) -> None:
+        super().__init__(spec, config, seed, episodes=episodes)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.policy = GaussianPolicy(
             spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator

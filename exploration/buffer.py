@@ -54,15 +54,35 @@ def _split_hash(indices: np.ndarray, seed: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
+def _check_column_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    reserved = set(_fields(1, 1))
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or name in reserved:
+            raise ValueError(
+                f"ReplayBuffer: extra column name {name!r} must be an identifier and not one "
+                f"of {sorted(reserved)}"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"ReplayBuffer: extra columns repeat: {list(names)}")
+    return names
+
+
 class ReplayBuffer:
     """Transitions ``(s, a, s', r, terminated, truncated, episode_id)`` in preallocated arrays.
 
     ``capacity=None`` grows by doubling (amortised O(1) appends); an integer capacity is a hard
-    limit and :class:`BufferFullError` says so when reached.
+    limit and :class:`BufferFullError` says so when reached. ``extra_columns`` names optional
+    per-row int64 labels (the coverage set's ``start_pool`` and ``rollout_step``), given to
+    :meth:`add` as keywords, read with :meth:`column` and saved with the buffer.
     """
 
     def __init__(
-        self, obs_dim: int, act_dim: int, capacity: int | None = None, initial_size: int = 1024
+        self,
+        obs_dim: int,
+        act_dim: int,
+        capacity: int | None = None,
+        initial_size: int = 1024,
+        extra_columns: tuple[str, ...] = (),
     ) -> None:
         if obs_dim <= 0 or act_dim <= 0:
             raise ValueError(
@@ -73,14 +93,20 @@ class ReplayBuffer:
         self.obs_dim = int(obs_dim)
         self.act_dim = int(act_dim)
         self.capacity = capacity
+        self.extra_columns = _check_column_names(tuple(extra_columns))
         #: Free-form string facts saved with the buffer (e.g. ``task``, set by collection).
         self.meta: dict[str, str] = {}
         size = capacity if capacity is not None else max(1, initial_size)
         self._data = {
             name: np.zeros((size, *shape), dtype=dtype)
-            for name, (shape, dtype) in _fields(obs_dim, act_dim).items()
+            for name, (shape, dtype) in self._schema().items()
         }
         self._len = 0
+
+    def _schema(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Per-row shape and dtype of every stored array, extra columns included."""
+        extra = {name: ((), np.dtype(np.int64)) for name in self.extra_columns}
+        return {**_fields(self.obs_dim, self.act_dim), **extra}
 
     # ------------------------------------------------------------------ adding
     def __len__(self) -> int:
@@ -113,8 +139,15 @@ class ReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         episode_id: int | np.ndarray,
+        **extra: np.ndarray,
     ) -> None:
-        """Append ``N`` rows (``obs N x O``, ``act N x A``, ...); single rows may be 1-D."""
+        """Append ``N`` rows (``obs N x O``, ``act N x A``, ...); single rows may be 1-D.
+        ``extra`` gives every extra column (``N`` ints each), no more and no fewer."""
+        if set(extra) != set(self.extra_columns):
+            raise ValueError(
+                f"ReplayBuffer.add: extra columns {sorted(extra)} given, the buffer has "
+                f"{sorted(self.extra_columns)}; nothing was added"
+            )
         obs = np.atleast_2d(np.asarray(obs, dtype=np.float32))
         n = len(obs)
         values = {
@@ -125,8 +158,12 @@ class ReplayBuffer:
             "terminated": np.asarray(terminated, dtype=np.bool_).reshape(n),
             "truncated": np.asarray(truncated, dtype=np.bool_).reshape(n),
             "episode_id": np.broadcast_to(np.asarray(episode_id, dtype=np.int64), (n,)),
+            **{
+                name: np.broadcast_to(np.asarray(value, dtype=np.int64), (n,))
+                for name, value in extra.items()
+            },
         }
-        for name, (shape, _) in _fields(self.obs_dim, self.act_dim).items():
+        for name, (shape, _) in self._schema().items():
             if values[name].shape[1:] != shape:
                 raise ValueError(
                     f"ReplayBuffer.add: {name} rows have shape {values[name].shape[1:]}, "
@@ -156,6 +193,15 @@ class ReplayBuffer:
     @property
     def episode_id(self) -> np.ndarray:
         return self._data["episode_id"][: self._len]
+
+    def column(self, name: str) -> np.ndarray:
+        """The ``N`` values of extra column ``name`` (a read-only view)."""
+        if name not in self.extra_columns:
+            raise KeyError(f"ReplayBuffer has no column {name!r}; extra columns: "
+                           f"{list(self.extra_columns)}")
+        view = self._data[name][: self._len]
+        view.flags.writeable = False
+        return view
 
     def batch(self, indices: np.ndarray | None = None) -> TransitionBatch:
         """A copy of the rows at ``indices`` (all rows when ``None``)."""
@@ -215,9 +261,10 @@ class ReplayBuffer:
             "act_dim": self.act_dim,
             "capacity": self.capacity,
             "meta": self.meta,
+            "extra_columns": list(self.extra_columns),
             "fields": {
                 name: {"shape": [self._len, *shape], "dtype": dtype.str}
-                for name, (shape, dtype) in _fields(self.obs_dim, self.act_dim).items()
+                for name, (shape, dtype) in self._schema().items()
             },
         }
         arrays = {name: arr[: self._len] for name, arr in self._data.items()}
@@ -251,7 +298,11 @@ class ReplayBuffer:
                         f"(this advex reads version {FORMAT_VERSION})"
                     )
                 n, obs_dim, act_dim = header["length"], header["obs_dim"], header["act_dim"]
-                expected = _fields(obs_dim, act_dim)
+                extra_columns = _check_column_names(tuple(header.get("extra_columns", [])))
+                expected = {
+                    **_fields(obs_dim, act_dim),
+                    **{name: ((), np.dtype(np.int64)) for name in extra_columns},
+                }
                 arrays = {}
                 for name, (shape, dtype) in expected.items():
                     if name not in npz.files:
@@ -275,7 +326,13 @@ class ReplayBuffer:
             json.JSONDecodeError,
         ) as e:
             raise fail(f"corrupt or truncated file ({type(e).__name__}: {e})") from None
-        buf = cls(obs_dim, act_dim, capacity=header.get("capacity"), initial_size=max(1, n))
+        buf = cls(
+            obs_dim,
+            act_dim,
+            capacity=header.get("capacity"),
+            initial_size=max(1, n),
+            extra_columns=extra_columns,
+        )
         if buf.capacity is not None and n > buf.capacity:
             raise fail(f"holds {n} rows, more than its capacity {buf.capacity}")
         buf._reserve(n)

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
-from advex.envs import get_task, make_env
+from advex.envs import EpisodeMode, check_episode_mode, get_task, make_env
 from advex.exploration.buffer import ReplayBuffer
 from advex.types import Policy
 
@@ -57,12 +57,20 @@ class LeanVectorEnv(VectorEnv):
     ``step`` returns the *reset* observation for finished envs and puts the true final
     observation in ``info["final_obs"]`` (``N x O``, valid where ``info["_final_obs"]``), as
     Gymnasium's ``AutoresetMode.SAME_STEP`` does, but as one array instead of objects.
+    ``ignore_termination=True`` applies ``"free"`` episode rules (:mod:`advex.envs.episodes`):
+    the env's termination is reported as ``False`` and episodes end at the time limit only.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], max_episode_steps: int) -> None:
+    def __init__(
+        self,
+        env_fns: list[Callable[[], gym.Env]],
+        max_episode_steps: int,
+        ignore_termination: bool = False,
+    ) -> None:
         self.envs = [fn().unwrapped for fn in env_fns]
+        self.ignore_termination = bool(ignore_termination)
         self.num_envs = len(self.envs)
         self.max_episode_steps = int(max_episode_steps)
         observation_space, action_space = self.envs[0].observation_space, self.envs[0].action_space
@@ -110,7 +118,8 @@ class LeanVectorEnv(VectorEnv):
         done, elapsed = self._done, self._elapsed
         done[:] = False
         for i, env in enumerate(self.envs):
-            obs, rewards[i], terminated[i], _, _ = env.step(actions[i])
+            obs, rewards[i], env_terminated, _, _ = env.step(actions[i])
+            terminated[i] = env_terminated and not self.ignore_termination
             elapsed[i] += 1
             truncated[i] = elapsed[i] >= self.max_episode_steps and not terminated[i]
             if terminated[i] or truncated[i]:
@@ -127,18 +136,26 @@ class LeanVectorEnv(VectorEnv):
 
 
 def make_vector_env(
-    task: str, n_envs: int = 1, vectorization: Vectorization = "lean", **env_kwargs: Any
+    task: str,
+    n_envs: int = 1,
+    vectorization: Vectorization = "lean",
+    episodes: EpisodeMode = "env",
+    **env_kwargs: Any,
 ) -> VectorEnv:
-    """A vector env of ``n_envs`` copies of ``task`` with same-step autoreset."""
+    """A vector env of ``n_envs`` copies of ``task`` with same-step autoreset, under the
+    ``episodes`` rules (``"env"``: the task's termination; ``"free"``: time limit only)."""
     spec = get_task(task)
+    check_episode_mode(episodes)
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
 
     def make() -> gym.Env:
-        return make_env(spec, disable_env_checker=True, **env_kwargs)
+        return make_env(spec, episodes=episodes, disable_env_checker=True, **env_kwargs)
 
     if vectorization == "lean":
-        return LeanVectorEnv([make] * n_envs, spec.max_episode_steps)
+        return LeanVectorEnv(
+            [make] * n_envs, spec.max_episode_steps, ignore_termination=episodes == "free"
+        )
     if vectorization == "async":
         return AsyncVectorEnv([make] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     raise ValueError(f"unknown vectorization {vectorization!r}; valid: 'lean', 'async'")
@@ -154,15 +171,17 @@ class Collector:
 
     Each :meth:`run` starts fresh episodes from ``reset(seed)``, so a run is a pure function
     of ``(seed, policy)``: the experiment loop can checkpoint between runs and resume exactly.
+    ``episodes``: the episode rules (:mod:`advex.envs.episodes`).
     """
 
     task: str
     n_envs: int = 1
     vectorization: Vectorization = "lean"
+    episodes: EpisodeMode = "env"
 
     def __post_init__(self) -> None:
         self.spec = get_task(self.task)
-        self.env = make_vector_env(self.task, self.n_envs, self.vectorization)
+        self.env = make_vector_env(self.task, self.n_envs, self.vectorization, self.episodes)
 
     @property
     def action_space(self) -> gym.spaces.Box:
@@ -268,15 +287,16 @@ def collect(
     *,
     buffer: ReplayBuffer | None = None,
     vectorization: Vectorization = "lean",
+    episodes: EpisodeMode = "env",
     progress: bool = True,
 ) -> ReplayBuffer:
     """Fill a buffer with ``n_steps`` transitions of ``policy`` (uniform random by default).
 
-    The same ``(task, policy, n_steps, seed, n_envs)`` gives an identical buffer.
+    The same ``(task, policy, n_steps, seed, n_envs, episodes)`` gives an identical buffer.
     """
     spec = get_task(task)
     buffer = buffer if buffer is not None else ReplayBuffer(spec.obs_dim, spec.act_dim)
-    collector = Collector(task, n_envs=n_envs, vectorization=vectorization)
+    collector = Collector(task, n_envs=n_envs, vectorization=vectorization, episodes=episodes)
     try:
         return collector.run(buffer, n_steps, seed, policy, progress=progress)
     finally:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.envs import TaskSpec
+from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
 from advex.exploration.strategy import Strategy, StrategyConfig
 from advex.types import TransitionBatch
@@ -193,8 +193,15 @@ class ScoreFunctionStrategy(Strategy):
     config_cls = ScoreFunctionConfig
     config: ScoreFunctionConfig
 
-    def __init__(self, spec: TaskSpec, config: ScoreFunctionConfig, seed: int) -> None:
-        super().__init__(spec, config, seed)
+    def __init__(
+        self,
+        spec: TaskSpec,
+        config: ScoreFunctionConfig,
+        seed: int,
+        *,
+        episodes: EpisodeMode = "env",
+    ) -> None:
+        super().__init__(spec, config, seed, episodes=episodes)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.policy = GaussianPolicy(
             spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator

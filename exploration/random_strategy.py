@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from advex.envs import TaskSpec
 from advex.exploration.strategy import Strategy, StrategyConfig
 
 
@@ -25,9 +24,7 @@ class RandomStrategy(Strategy):
 
     name = "random"
     config_cls = RandomConfig
-
-    def __init__(self, spec: TaskSpec, config: RandomConfig, seed: int) -> None:
-        super().__init__(spec, config, seed)
+    uses_model = False
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = self._check_obs(obs)

@@ -43,7 +43,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from advex.envs import TaskSpec, make_env
+from advex.envs import EpisodeMode, TaskSpec, make_env
 from advex.exploration.strategy import Strategy, StrategyConfig
 
 _FIELDS = ("obs", "act", "next_obs", "reward", "terminated", "truncated", "episode_id")
@@ -184,10 +184,17 @@ class SB3Strategy(Strategy):
 
     algorithm: ClassVar[type[BaseAlgorithm]]
     config: SB3Config
+    uses_model = False  # the agent learns the task reward while collecting
 
-    def __init__(self, spec: TaskSpec, config: SB3Config, seed: int) -> None:
-        super().__init__(spec, config, seed)
-        self.recorder = TransitionRecorder(make_env(spec, disable_env_checker=True))
+    def __init__(
+        self, spec: TaskSpec, config: SB3Config, seed: int, *, episodes: EpisodeMode = "env"
+    ) -> None:
+        super().__init__(spec, config, seed, episodes=episodes)
+        # "free" episodes: IgnoreTermination sits inside the recorder, so SB3 never sees a
+        # termination and the recorded rows say terminated=False, as every strategy's do.
+        self.recorder = TransitionRecorder(
+            make_env(spec, episodes=episodes, disable_env_checker=True)
+        )
         self.vec_env = DummyVecEnv([lambda: Monitor(self.recorder)])
         with isolated_global_rngs(self.seed):
             self.agent = self.algorithm("MlpPolicy", self.vec_env, seed=self.seed,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from advex.config import dataclass_from_dict
-from advex.envs import TaskSpec, get_task, make_env
+from advex.envs import EpisodeMode, TaskSpec, check_episode_mode, get_task, make_env
 
 if TYPE_CHECKING:
     from advex.exploration.buffer import ReplayBuffer
@@ -97,10 +97,13 @@ def make_strategy(
     spec: TaskSpec | str,
     config: StrategyConfig | Mapping[str, Any] | None = None,
     seed: int = 0,
+    *,
+    episodes: EpisodeMode = "env",
 ) -> Strategy:
     """Build strategy ``name`` for task ``spec`` (a :class:`TaskSpec` or a task name).
 
     ``config``: ``None`` (defaults), the strategy's config dataclass, or a dict of overrides.
+    ``episodes``: the run's episode rules (``"env"`` or ``"free"``).
     """
     cls = strategy_class(name)
     spec = get_task(spec)
@@ -114,7 +117,7 @@ def make_strategy(
         )
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    return cls(spec, config, int(seed))
+    return cls(spec, config, int(seed), episodes=check_episode_mode(episodes))
 
 
 @functools.cache
@@ -148,9 +151,17 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str]
     config_cls: ClassVar[type[StrategyConfig]] = StrategyConfig
+    #: Whether :meth:`update` learns from the online model. The experiment refits that model
+    #: only for strategies that use it (random and SB3 agents do not).
+    uses_model: ClassVar[bool] = True
 
-    def __init__(self, spec: TaskSpec, config: StrategyConfig, seed: int) -> None:
+    def __init__(
+        self, spec: TaskSpec, config: StrategyConfig, seed: int, *, episodes: EpisodeMode = "env"
+    ) -> None:
         self.spec = spec
+        #: Episode rules of the run (:mod:`advex.envs.episodes`); strategies that step their
+        #: own env (SB3) apply them, the others collect through a ``Collector`` that does.
+        self.episodes: EpisodeMode = check_episode_mode(episodes)
         self.config = config
         self.seed = int(seed)
         self.low, self.high = action_bounds(spec)

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -137,6 +137,21 @@ class TransitionModel(abc.ABC, nn.Module):
     def bootstrap(self) -> bool:
         """Whether each member trains on its own bootstrap resample of the training set."""
         return False
+
+    @property
+    def group_sizes(self) -> tuple[int, ...]:
+        """Members per independent fit, in member order (one group: the whole model). A
+        :class:`~advex.models.stacked.StackedEnsemble` holds several."""
+        return (self.num_members,)
+
+    def merge_group_states(
+        self, states: list[dict[str, torch.Tensor]]
+    ) -> dict[str, torch.Tensor]:
+        """One ``state_dict`` taking group ``g``'s weights from ``states[g]`` (each group's
+        best epoch); with one group, ``states[0]``."""
+        if len(states) != 1:
+            raise ValueError(f"{type(self).__name__} has one group, got {len(states)} states")
+        return states[0]
 
     @abc.abstractmethod
     def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,7 +293,7 @@ class TransitionModel(abc.ABC, nn.Module):
         data: Any,
         config: TrainConfig | None = None,
         *,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         progress: bool = True,
         val: TransitionBatch | None = None,
     ) -> TrainHistory:

@@ -126,6 +126,10 @@ class EnsembleModel(TransitionModel):
     def bootstrap(self) -> bool:
         return self.config.bootstrap
 
+    def _layers(self) -> list[EnsembleLinear]:
+        """Every batched linear layer, input to output (weights are ``E x in x out``)."""
+        return [*self.hidden, self.output]
+
     def forward_logvar(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised input ``B x (O+A)`` or ``E x B x (O+A)`` -> ``(mean, logvar)``, each
         ``E x B x O``, log-variance soft-bounded to ``[min_logvar, max_logvar]``."""

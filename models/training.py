@@ -9,12 +9,20 @@ refitting the normalisers on the new training data.
 Determinism: shuffling and bootstrap draw from a ``torch.Generator`` seeded by ``seed``; weight
 init is seeded by the model config. On CPU two runs with the same seeds and thread count give
 bit-identical weights.
+
+Groups: a model may stack ``G`` independent fits ("fit seeds") in one batched kernel
+(:class:`~advex.models.stacked.StackedEnsemble`): ``model.group_sizes`` partitions its members,
+``seed`` gives one training seed per group, and each group draws its own bootstrap rows and
+minibatch order, stops early on its own validation score and gets its own best weights back.
+Groups share nothing that changes their arithmetic (the loss is a sum over groups and Adam is
+element-wise), so a group trains as it would alone.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +83,11 @@ class TrainHistory:
     train_loss: per epoch, the mean training objective (MSE for the MLP; summed-over-members
     NLL + penalty for the ensemble). val_loss: per epoch, validation MSE of member means in
     normalised units, averaged over members (NaN when there was no validation data; then early
-    stopping watches train_loss). best_epoch: 0-based index of the restored weights.
+    stopping watches train_loss).
+    best_epoch: 0-based index of the restored weights. For a model of ``G`` groups,
+    ``group_best_epoch`` / ``group_epochs`` / ``group_stopped_early`` say the same per group
+    (``best_epoch``/``epochs`` are then the latest over groups; ``stopped_early`` is True only
+    if every group stopped on patience: a group that did not *reached the epoch cap*).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -85,6 +97,9 @@ class TrainHistory:
     wall_s: float = 0.0
     steps: int = 0
     stopped_early: bool = False
+    group_best_epoch: list[int] = field(default_factory=list)
+    group_epochs: list[int] = field(default_factory=list)
+    group_stopped_early: list[bool] = field(default_factory=list)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -175,15 +190,22 @@ def fit_model(
     data: Any,
     config: TrainConfig | None = None,
     *,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     progress: bool = True,
     val: TransitionBatch | None = None,
 ) -> TrainHistory:
     """Train ``model`` in place on ``data`` (``ReplayBuffer`` or ``TransitionBatch``).
 
     Validation data: ``val`` if given, else the buffer's ``split`` / a seeded split of the
-    batch. Raises ``TrainingDivergedError`` (model restored to its pre-call state) on NaN/inf.
+    batch. ``seed``: the training seed, or one per group for a model of several groups.
+    Raises ``TrainingDivergedError`` (model restored to its pre-call state) on NaN/inf.
     """
+    group_sizes = tuple(model.group_sizes)
+    seeds = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
+    if len(seeds) != len(group_sizes):
+        raise ValueError(
+            f"fit: {len(seeds)} training seed(s) for a model of {len(group_sizes)} group(s)"
+        )
     config = config if config is not None else TrainConfig()
     started = time.perf_counter()
     train_batch, val_batch = _resolve_data(data, val, config)
@@ -196,7 +218,7 @@ def fit_model(
 
     before = _clone_state(model)
     try:
-        history = _train(model, train, held_out, config, seed, progress, train_batch, val_batch)
+        history = _train(model, train, held_out, config, seeds, progress, train_batch, val_batch)
     except TrainingDivergedError:
         model.load_state_dict(before)
         raise
@@ -204,12 +226,36 @@ def fit_model(
     return history
 
 
+@dataclass
+class _GroupProgress:
+    """Early-stopping state of one group: best score, its weights, epochs since."""
+
+    best_score: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch: int = -1
+    since_best: int = 0
+    epochs: int = 0
+    stopped: bool = False
+
+    def observe(self, epoch: int, score: float, config: TrainConfig, model: Any) -> None:
+        """Record this epoch's score; keep the weights when it improves enough."""
+        self.epochs = epoch + 1
+        # Relative to |best| so a negative score (ensemble NLL without validation) works too.
+        threshold = self.best_score - config.min_rel_improvement * abs(self.best_score)
+        if self.best_score == math.inf or score < threshold:
+            self.best_score, self.best_state = score, _clone_state(model)
+            self.best_epoch, self.since_best = epoch, 0
+        else:
+            self.since_best += 1
+            self.stopped = self.since_best >= config.patience
+
+
 def _train(
     model: TransitionModel,
     train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     held_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
     config: TrainConfig,
-    seed: int,
+    seeds: list[int],
     progress: bool,
     train_batch: TransitionBatch,
     val_batch: TransitionBatch | None,
@@ -224,24 +270,33 @@ def _train(
             notes.append(_non_finite_note(val_batch, "validation data"))
         return TrainingDivergedError(epoch, term, "; ".join(n for n in notes if n))
 
-    generator = torch.Generator().manual_seed(seed)
-    n, members = obs.shape[0], model.num_members
+    sizes = list(model.group_sizes)
+    bounds = np.cumsum([0, *sizes])
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    n = obs.shape[0]
     if model.bootstrap:
-        member_rows = torch.randint(n, (members, n), generator=generator)
+        member_rows = torch.cat(
+            [torch.randint(n, (m, n), generator=g) for m, g in zip(sizes, generators, strict=True)]
+        )
     else:
-        member_rows = torch.arange(n).expand(members, n)
+        member_rows = torch.arange(n).expand(model.num_members, n)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
     history = TrainHistory()
-    best_score, best_state, since_best = math.inf, _clone_state(model), 0
+    groups = [_GroupProgress() for _ in sizes]
     bar = tqdm(
         range(config.max_epochs), desc=f"fit {model.kind}", disable=not progress, leave=False
     )
     for epoch in bar:
         model.train()
         # Each member visits its own rows in its own random order: M x N indices.
-        perm = torch.argsort(torch.rand(members, n, generator=generator), dim=1)
+        perm = torch.cat(
+            [
+                torch.argsort(torch.rand(m, n, generator=g), dim=1)
+                for m, g in zip(sizes, generators, strict=True)
+            ]
+        )
         order = torch.gather(member_rows, 1, perm).to(device)
         loss_sum, rows_seen, capped = 0.0, 0, False
         for start in range(0, n, config.batch_size):
@@ -271,31 +326,36 @@ def _train(
         model.eval()
         train_loss = loss_sum / rows_seen
         val_loss = math.nan
+        member_scores = None
         if held_out is not None:
-            val_loss = float(model.member_dim_mse(*held_out, config.eval_chunk_size).mean())
+            member_scores = model.member_dim_mse(*held_out, config.eval_chunk_size).mean(dim=-1)
+            val_loss = float(member_scores.mean())
             if not math.isfinite(val_loss):
                 raise diverged(epoch, "validation loss")
         history.train_loss.append(train_loss)
         history.val_loss.append(val_loss)
         history.epochs = epoch + 1
-        score = val_loss if held_out is not None else train_loss
-        # Relative to |best| so a negative score (ensemble NLL without validation) works too.
-        if best_score == math.inf or score < best_score - config.min_rel_improvement * abs(
-            best_score
-        ):
-            best_score, best_state, since_best = score, _clone_state(model), 0
-            history.best_epoch = epoch
-        else:
-            since_best += 1
-        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=history.best_epoch)
-        if since_best >= config.patience:
-            history.stopped_early = True
-            break
-        if capped:
+        for g, group in enumerate(groups):
+            if group.stopped:
+                continue  # trained on with the others (one kernel), but its best is kept
+            if member_scores is not None:
+                score = float(member_scores[bounds[g] : bounds[g + 1]].mean())
+            else:
+                score = train_loss
+            group.observe(epoch, score, config, model)
+        latest = max(groups, key=lambda group: group.best_epoch)
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=latest.best_epoch)
+        if all(group.stopped for group in groups) or capped:
             break
     bar.close()
 
-    model.load_state_dict(best_state)
+    history.group_best_epoch = [group.best_epoch for group in groups]
+    history.group_epochs = [group.epochs for group in groups]
+    history.group_stopped_early = [group.stopped for group in groups]
+    history.best_epoch = max(history.group_best_epoch)
+    history.stopped_early = all(history.group_stopped_early)
+    states = [group.best_state for group in groups]
+    model.load_state_dict(model.merge_group_states([s for s in states if s is not None]))
     score_data = held_out if held_out is not None else train
     model.after_fit(model.member_dim_mse(*score_data, config.eval_chunk_size))
     return history

@@ -93,3 +93,24 @@ def test_refuses_to_mix_tasks_in_one_buffer() -> None:
     with pytest.raises(ValueError, match="holds advex/SomeOtherTask-v0 transitions"):
         collect("InvertedPendulum-v5", n_steps=5, buffer=buf, progress=False)
     assert len(buf) == 0
+
+
+@pytest.mark.parametrize("vectorization", ["lean", "async"])
+def test_free_episodes_continue_past_termination(vectorization: str) -> None:
+    """"free" episode rules: the pole falls past 0.2 rad and the episode goes on to the time
+    limit (1000 steps); nothing is marked terminated."""
+    n = 1200 if vectorization == "lean" else 1010  # the async env is slow to step
+    buf = collect("InvertedPendulum-v5", n_steps=n, seed=0, episodes="free",
+                  vectorization=vectorization, progress=False)
+    data = buf.batch()
+    assert not data.terminated.any()
+    assert np.abs(data.obs[:, 1]).max() > 0.2
+    assert np.sum(buf.episode_id == 0) == 1000 and data.truncated[999]
+    env_rules = collect("InvertedPendulum-v5", n_steps=n, seed=0, progress=False)
+    assert env_rules.batch().terminated.any() and np.abs(env_rules.batch().obs[:, 1]).max() <= 0.2
+
+
+def test_unknown_episode_mode_is_refused_before_any_step() -> None:
+    with pytest.raises(ValueError, match="unknown episodes mode 'sometimes'; valid: env, free"):
+        collect("InvertedPendulum-v5", n_steps=10, episodes="sometimes",  # type: ignore[arg-type]
+                progress=False)

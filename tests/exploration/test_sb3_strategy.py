@@ -130,3 +130,20 @@ def test_close_releases_the_agents_env(monkeypatch: pytest.MonkeyPatch) -> None:
     strategy.close()
     assert closed == ["env"]
     make_strategy("random", TASK).close()  # the base no-op exists for every strategy
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_free_episodes_reach_sb3_too(name: str) -> None:
+    """Under "free" episode rules SB3 never sees a termination: its data goes past the
+    pendulum's 0.2 rad limit within one long episode, and no row is terminated."""
+    spec = get_task(TASK)
+    buf = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    strategy = make_strategy(name, TASK, CONFIGS[name], seed=0, episodes="free")
+    try:
+        strategy.collect(Collector(TASK, episodes="free"), buf, 200, seed=0, progress=False)
+    finally:
+        strategy.close()
+    data = buf.batch()
+    assert not data.terminated.any() and len(set(buf.episode_id.tolist())) == 1
+    assert np.abs(data.obs[:, 1]).max() > 0.2
+    _chains(buf)
