@@ -44,3 +44,12 @@ def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
         handle.write(json.dumps(payload, indent=2).encode("utf-8"))
 
     return atomic_write(path, write)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 through :func:`atomic_write`."""
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(text.encode("utf-8"))
+
+    return atomic_write(path, write)

@@ -11,6 +11,10 @@ Output folder::
     <out>/sample_efficiency.png       metric vs env steps, one line per strategy (mean, 95 % CI)
     <out>/summary.csv, report.md      the final table
     <out>/runs/<strategy>_seed<k>/    round checkpoints (resume)
+    <out>/runs/references_seed<k>/    reference rows done so far (resume)
+    <out>/coverage/seed<k>.npz        the yardstick of seed k (and oracle_seed<k>.npz: the
+                                      oracle reference's training data, built with another
+                                      seed and enough starts for the whole budget)
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
@@ -28,19 +32,26 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from advex.analysis.coverage import CoverageSet, load_or_build_coverage
-from advex.analysis.experiment import ExperimentConfig, run_single
+from advex.analysis.experiment import ExperimentConfig, run_references, run_single
+from advex.analysis.references import oracle_starts
 from advex.analysis.results import save_results, validate_results
 from advex.atomic_io import write_json_atomic
+from advex.seeding import derive_seed
 
 Backend = Literal["process", "ray", "serial"]
 
 
+#: The job name of a seed's reference rows (not a strategy name).
+REFERENCES_JOB = "references"
+
+
 @dataclass(frozen=True)
 class Job:
-    strategy: str
+    strategy: str  # a strategy name, or REFERENCES_JOB
     seed: int
     run_dir: str
     coverage_path: str
+    oracle_path: str | None = None
 
 
 def _run_job(cfg_dict: dict[str, Any], job: Job, resume: bool, progress: bool) -> list[dict]:
@@ -49,6 +60,11 @@ def _run_job(cfg_dict: dict[str, Any], job: Job, resume: bool, progress: bool) -
     torch.set_num_threads(1)
     cfg = ExperimentConfig.from_dict(cfg_dict)
     coverage = CoverageSet.load(job.coverage_path)
+    if job.strategy == REFERENCES_JOB:
+        oracle = CoverageSet.load(job.oracle_path) if job.oracle_path else None
+        return run_references(
+            cfg, job.seed, Path(job.run_dir), coverage, oracle, resume=resume, progress=progress
+        )
     return run_single(
         cfg, job.strategy, job.seed, Path(job.run_dir), coverage, resume=resume, progress=progress
     )
@@ -65,17 +81,37 @@ def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
         raise FileExistsError(f"{out} already holds a comparison; pass --resume or a new --out")
 
 
-def prepare_coverage(cfg: ExperimentConfig, out: Path, progress: bool) -> dict[int, Path]:
-    """Build (or load from the cache) one coverage set per seed and copy it into ``out``."""
-    paths = {}
+def prepare_coverage(
+    cfg: ExperimentConfig, out: Path, progress: bool
+) -> dict[int, tuple[Path, Path | None]]:
+    """Build (or load from the cache) per seed the coverage set and, when the oracle reference
+    is wanted, the oracle's set (the same config with another seed and enough starts for the
+    whole budget); copy both into ``out/coverage``."""
+    paths: dict[int, tuple[Path, Path | None]] = {}
+    config = cfg.coverage_config()
     for seed in cfg.seeds:
         path = out / "coverage" / f"seed{seed}.npz"
-        if not path.exists():
-            coverage = load_or_build_coverage(
-                cfg.task, seed, cfg.coverage_config(), progress=progress
-            )
+        if path.exists():
+            coverage = CoverageSet.load(path)
+        else:
+            coverage = load_or_build_coverage(cfg.task, seed, config, progress=progress)
             coverage.save(path)
-        paths[seed] = path
+        oracle_path = None
+        if "oracle" in cfg.references:
+            oracle_path = out / "coverage" / f"oracle_seed{seed}.npz"
+            if not oracle_path.exists():
+                oracle_config = replace(config, n_starts=oracle_starts(coverage, cfg.steps))
+                oracle = load_or_build_coverage(
+                    cfg.task, derive_seed(seed, "oracle-coverage"), oracle_config,
+                    progress=progress,
+                )
+                if len(oracle) < cfg.steps:
+                    raise RuntimeError(
+                        f"oracle coverage set of seed {seed} holds {len(oracle)} transitions, "
+                        f"fewer than the budget {cfg.steps}"
+                    )
+                oracle.save(oracle_path)
+        paths[seed] = (path, oracle_path)
     return paths
 
 
@@ -98,11 +134,15 @@ def run_compare(
     cfg_dict = cfg.to_dict()
     write_json_atomic(out / "config.json", cfg_dict)
     coverage_paths = prepare_coverage(cfg, out, progress)
-    jobs = [
-        Job(strategy, seed, str(out / "runs" / f"{strategy}_seed{seed}"), str(coverage_paths[seed]))
-        for seed in cfg.seeds
-        for strategy in cfg.strategies
-    ]
+    jobs = []
+    for seed in cfg.seeds:
+        path, oracle_path = coverage_paths[seed]
+        names = [*cfg.strategies, *([REFERENCES_JOB] if cfg.references else [])]
+        jobs += [
+            Job(name, seed, str(out / "runs" / f"{name}_seed{seed}"), str(path),
+                str(oracle_path) if oracle_path else None)
+            for name in names
+        ]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if backend == "serial" or (backend == "process" and workers == 1):
         rows = [r for job in jobs for r in _run_job(cfg_dict, job, resume, progress)]

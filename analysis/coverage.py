@@ -1,4 +1,5 @@
-"""The held-out coverage set: a fixed yardstick of transitions that spans the state space.
+"""Building the held-out coverage set: a fixed yardstick of transitions that spans the
+reachable state space (what a built set holds: :mod:`advex.analysis.coverage_set`).
 
 Why: model-based RL libraries score a transition model on a random split of the agent's own
 replay buffer, which flatters whatever the agent happened to visit. An exploration strategy is
@@ -13,9 +14,16 @@ How (see ``docs/coverage.md``): a pool of simulator states is gathered from four
 * ``bang_bang`` states visited under box-corner actions held for a few steps (high torque),
 * ``perturbed`` states of the three pools above with Gaussian noise on ``qpos``/``qvel``,
 
-``n_starts`` start states are drawn from the union, and from each one ``K = horizon`` steps are
-recorded open-loop with uniform-random actions (``set_state`` then the unwrapped env's ``step``:
-no termination, no reset, physics continues after e.g. Hopper falls).
+``n_starts`` start states are drawn from the union, and from each one up to ``K = horizon``
+steps are recorded open-loop with uniform-random actions (``set_state`` then the unwrapped
+env's ``step``, no reset).
+
+Episode rules (``CoverageConfig.episodes``, :mod:`advex.envs.episodes`) are those of the run
+the set scores. ``"env"``: pool episodes end at the task's termination, states at which an
+episode terminated are not starts, a start whose observation is terminal (a perturbed state,
+say) is redrawn, and a rollout stops at its terminating transition (kept). Every transition
+is then reachable by some policy under the env's own rules. ``"free"``: termination is
+ignored throughout (pool episodes end at the time limit; rollouts always run ``K`` steps).
 
 Shapes: ``S`` starts, ``K`` horizon, ``O`` obs dim, ``A`` act dim.
 """
@@ -23,28 +31,41 @@ Shapes: ``S`` starts, ``K`` horizon, ``O`` obs dim, ``A`` act dim.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 import os
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import mujoco
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from advex.atomic_io import atomic_write
+from advex.analysis.coverage_set import (
+    FORMAT_VERSION,
+    SOURCE_NAMES,
+    CoverageConfig,
+    CoverageConfigError,
+    CoverageFileError,
+    CoverageSet,
+)
 from advex.envs import TaskSpec, get_state, get_task, make_env, set_state, state_size
 
-#: Start sources, in label order: ``CoverageSet.sources[i]`` indexes this tuple.
-SOURCE_NAMES: tuple[str, ...] = ("random", "sb3", "bang_bang", "perturbed")
-#: Version of the ``.npz`` layout; part of the cache key, so a new layout rebuilds caches.
-FORMAT_VERSION = 1
+__all__ = [
+    "CACHE_ENV_VAR",
+    "FORMAT_VERSION",
+    "SOURCE_NAMES",
+    "CoverageConfig",
+    "CoverageConfigError",
+    "CoverageFileError",
+    "CoverageSet",
+    "build_coverage_set",
+    "coverage_cache_path",
+    "default_cache_dir",
+    "load_or_build_coverage",
+]
 #: Environment variable that overrides the default cache folder ``~/.cache/advex/coverage``.
 CACHE_ENV_VAR = "ADVEX_CACHE"
 #: MuJoCo warnings that mean the simulator reset itself after a numerical blow-up.
@@ -53,291 +74,6 @@ _INSTABILITY_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQPOS,
     mujoco.mjtWarning.mjWARN_BADQVEL,
 )
-
-
-class CoverageConfigError(ValueError):
-    """An invalid :class:`CoverageConfig`."""
-
-
-class CoverageFileError(ValueError):
-    """A coverage ``.npz`` file that is missing, corrupt or inconsistent."""
-
-
-@dataclass(frozen=True)
-class CoverageConfig:
-    """How a coverage set is built. The defaults are the yardstick every result uses.
-
-    ``frac_*`` are the shares of the ``n_starts`` start states taken from each source; they
-    must sum to 1. With ``n_sb3_steps = 0`` the SB3 source is skipped (tests, quick looks) and
-    its share is spread over the other sources in proportion to theirs.
-    """
-
-    n_starts: int = 2000  #: S, number of start states (each gives K transitions)
-    horizon: int = 20  #: K, open-loop steps recorded from each start
-    n_random_rollout_steps: int = 10_000  #: env steps of uniform-random episodes (pool a)
-    n_sb3_steps: int = 3000  #: SB3 ``learn`` timesteps on the task reward; 0 skips pool b
-    n_sb3_rollout_steps: int = 5000  #: env steps of the trained SB3 policy (pool b)
-    sb3_algo: str = "sac"  #: "sac" (continuous control default) or "ppo"
-    sb3_action_noise: float = 0.1  #: Gaussian noise on SB3 actions, fraction of half range
-    n_bang_bang_steps: int = 5000  #: env steps under box-corner actions (pool c)
-    bang_bang_hold: int = 5  #: steps each corner action is held
-    noise_scale: float = 0.1  #: perturbation std, fraction of the pool's per-dim std (pool d)
-    frac_random: float = 0.3
-    frac_sb3: float = 0.2
-    frac_bang_bang: float = 0.2
-    frac_perturbed: float = 0.3
-    max_redraws: int = 10  #: redraws of a start whose rollout blows up the simulator
-
-    def __post_init__(self) -> None:
-        positive = ("n_starts", "horizon", "bang_bang_hold", "max_redraws")
-        non_negative = (
-            "n_random_rollout_steps",
-            "n_sb3_steps",
-            "n_sb3_rollout_steps",
-            "n_bang_bang_steps",
-            "noise_scale",
-            "sb3_action_noise",
-            *self._fraction_names(),
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise CoverageConfigError(
-                    f"CoverageConfig.{name} must be >= 1, got {getattr(self, name)}"
-                )
-        for name in non_negative:
-            if getattr(self, name) < 0:
-                raise CoverageConfigError(
-                    f"CoverageConfig.{name} must be >= 0, got {getattr(self, name)}"
-                )
-        if self.sb3_algo not in ("sac", "ppo"):
-            raise CoverageConfigError(
-                f"CoverageConfig.sb3_algo must be 'sac' or 'ppo', got {self.sb3_algo!r}"
-            )
-        total = sum(getattr(self, name) for name in self._fraction_names())
-        if abs(total - 1.0) > 1e-6:
-            raise CoverageConfigError(f"CoverageConfig fractions must sum to 1, got {total:.6g}")
-        sb3_pool = self.n_sb3_steps > 0 and self.n_sb3_rollout_steps > 0 and self.frac_sb3 > 0
-        if self.n_random_rollout_steps + self.n_bang_bang_steps == 0 and not sb3_pool:
-            raise CoverageConfigError(
-                "CoverageConfig: every state pool is empty (set "
-                "n_random_rollout_steps or n_bang_bang_steps > 0)"
-            )
-
-    @staticmethod
-    def _fraction_names() -> tuple[str, ...]:
-        return tuple(f"frac_{name}" for name in SOURCE_NAMES)
-
-    def source_fractions(self) -> dict[str, float]:
-        """Effective share of each source (SB3's share redistributed when it is skipped)."""
-        fractions = {name: float(getattr(self, f"frac_{name}")) for name in SOURCE_NAMES}
-        if self.n_sb3_steps == 0 or self.n_sb3_rollout_steps == 0:
-            rest = 1.0 - fractions["sb3"]
-            fractions = {
-                name: (0.0 if name == "sb3" else (value / rest if rest > 0 else 0.0))
-                for name, value in fractions.items()
-            }
-            if rest <= 0:  # everything was SB3: fall back to random-rollout states
-                fractions["random"] = 1.0
-        return fractions
-
-    def short_hash(self) -> str:
-        """10 hex digits identifying this config (and the file format) for cache names."""
-        text = json.dumps({"format": FORMAT_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-@dataclass
-class CoverageSet:
-    """A built coverage set (see module docstring).
-
-    ``start_states`` ``S x state_size`` float64 (``advex.envs.get_state`` vectors), ``obs``
-    ``S x (K+1) x O`` float32 (``obs[:, 0]`` is the start's observation), ``act`` ``S x K x A``
-    float32, ``sources`` ``S`` int8 indices into :data:`SOURCE_NAMES`.
-    """
-
-    task: str
-    seed: int
-    start_states: np.ndarray
-    obs: np.ndarray
-    act: np.ndarray
-    sources: np.ndarray
-    config: CoverageConfig = field(default_factory=CoverageConfig)
-
-    def __post_init__(self) -> None:
-        problem = _shape_problem(self.start_states, self.obs, self.act, self.sources)
-        if problem:
-            raise ValueError(f"CoverageSet: {problem}")
-
-    @property
-    def n_starts(self) -> int:
-        return int(self.obs.shape[0])
-
-    @property
-    def horizon(self) -> int:
-        return int(self.act.shape[1])
-
-    @property
-    def obs_dim(self) -> int:
-        return int(self.obs.shape[2])
-
-    @property
-    def act_dim(self) -> int:
-        return int(self.act.shape[2])
-
-    def __len__(self) -> int:
-        """Number of one-step transitions, ``S * K``."""
-        return self.n_starts * self.horizon
-
-    def transitions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All one-step pairs ``(obs[:, t], act[:, t], obs[:, t+1])`` flattened to ``S*K`` rows."""
-        return (
-            self.obs[:, :-1].reshape(-1, self.obs_dim),
-            self.act.reshape(-1, self.act_dim),
-            self.obs[:, 1:].reshape(-1, self.obs_dim),
-        )
-
-    def delta_scale(self) -> np.ndarray:
-        """Per-dimension ``O`` scale that normalises one-step errors (float64).
-
-        The std of the one-step delta ``s' - s`` over the set, floored at ``1e-2`` times the
-        dimension's obs std (and at ``1e-6``) so that dimensions that never change within a
-        step (e.g. Reacher's target) do not blow tiny errors up to huge normalised ones.
-        """
-        obs, _, next_obs = self.transitions()
-        delta_std = (next_obs.astype(np.float64) - obs).std(axis=0)
-        obs_std = self.obs.reshape(-1, self.obs_dim).astype(np.float64).std(axis=0)
-        return np.maximum(np.maximum(delta_std, 1e-2 * obs_std), 1e-6)
-
-    def summary(self) -> dict[str, Any]:
-        """Size, source counts and per-dimension obs ranges (for docs and logs)."""
-        flat = self.obs.reshape(-1, self.obs_dim).astype(np.float64)
-        counts = np.bincount(self.sources.astype(np.int64), minlength=len(SOURCE_NAMES))
-        return {
-            "task": self.task,
-            "seed": self.seed,
-            "n_starts": self.n_starts,
-            "horizon": self.horizon,
-            "n_transitions": len(self),
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "sources": {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True)},
-            "obs_min": flat.min(axis=0).tolist(),
-            "obs_max": flat.max(axis=0).tolist(),
-            "obs_std": flat.std(axis=0).tolist(),
-            "delta_scale": self.delta_scale().tolist(),
-        }
-
-    # ------------------------------------------------------------------ disk
-    def save(self, path: str | os.PathLike) -> None:
-        """Write an ``.npz`` atomically (temp file + rename); no pickled objects."""
-        arrays = {
-            "format_version": np.int64(FORMAT_VERSION),
-            "task": np.str_(self.task),
-            "seed": np.int64(self.seed),
-            "config_json": np.str_(json.dumps(dataclasses.asdict(self.config))),
-            "source_names": np.array(SOURCE_NAMES),
-            "start_states": self.start_states,
-            "obs": self.obs,
-            "act": self.act,
-            "sources": self.sources,
-        }
-
-        def write(handle: BinaryIO) -> None:
-            # numpy's stub lets **kwds collide with ``allow_pickle: bool``; they are all arrays.
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
-
-        atomic_write(path, write)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> CoverageSet:
-        """Read and validate a file written by :meth:`save`; raises :class:`CoverageFileError`."""
-        path = Path(path)
-
-        def fail(problem: str) -> CoverageFileError:
-            return CoverageFileError(f"coverage file {path}: {problem}")
-
-        if not path.is_file():
-            raise fail("does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except Exception as exc:  # zipfile/format errors come in many types
-            raise fail(f"not a readable .npz ({type(exc).__name__}: {exc})") from None
-        required = (
-            "format_version",
-            "task",
-            "seed",
-            "config_json",
-            "source_names",
-            "start_states",
-            "obs",
-            "act",
-            "sources",
-        )
-        missing = [key for key in required if key not in arrays]
-        if missing:
-            raise fail(f"missing array(s) {', '.join(missing)}")
-        if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise fail(
-                f"format version {int(arrays['format_version'])}, expected "
-                f"{FORMAT_VERSION} (rebuild it)"
-            )
-        if tuple(arrays["source_names"].tolist()) != SOURCE_NAMES:
-            raise fail(f"source names {arrays['source_names'].tolist()} != {list(SOURCE_NAMES)}")
-        expected_dtypes = {
-            "start_states": np.float64,
-            "obs": np.float32,
-            "act": np.float32,
-            "sources": np.int8,
-        }
-        for key, dtype in expected_dtypes.items():
-            if arrays[key].dtype != dtype:
-                raise fail(f"{key} has dtype {arrays[key].dtype}, expected {np.dtype(dtype)}")
-        problem = _shape_problem(
-            arrays["start_states"], arrays["obs"], arrays["act"], arrays["sources"]
-        )
-        if problem:
-            raise fail(problem)
-        try:
-            config = CoverageConfig(**json.loads(str(arrays["config_json"])))
-        except (TypeError, ValueError) as exc:
-            raise fail(f"bad config ({exc})") from None
-        if config.horizon != arrays["act"].shape[1]:
-            raise fail(f"config horizon {config.horizon} != recorded {arrays['act'].shape[1]}")
-        return cls(
-            task=str(arrays["task"]),
-            seed=int(arrays["seed"]),
-            start_states=arrays["start_states"],
-            obs=arrays["obs"],
-            act=arrays["act"],
-            sources=arrays["sources"],
-            config=config,
-        )
-
-
-def _shape_problem(
-    start_states: np.ndarray, obs: np.ndarray, act: np.ndarray, sources: np.ndarray
-) -> str | None:
-    """One line describing the first inconsistency of the arrays, or ``None``."""
-    if start_states.ndim != 2 or obs.ndim != 3 or act.ndim != 3 or sources.ndim != 1:
-        return (
-            f"bad ranks: start_states {start_states.shape}, obs {obs.shape}, act "
-            f"{act.shape}, sources {sources.shape} (expected 2, 3, 3, 1 dims)"
-        )
-    s = obs.shape[0]
-    if not (start_states.shape[0] == act.shape[0] == sources.shape[0] == s) or s == 0:
-        return (
-            f"start counts disagree or are zero: start_states {start_states.shape[0]}, obs "
-            f"{s}, act {act.shape[0]}, sources {sources.shape[0]}"
-        )
-    if obs.shape[1] != act.shape[1] + 1:
-        return f"obs has {obs.shape[1]} steps per start, expected horizon+1 = {act.shape[1] + 1}"
-    if sources.size and (sources.min() < 0 or sources.max() >= len(SOURCE_NAMES)):
-        return f"source labels outside 0..{len(SOURCE_NAMES) - 1}"
-    for name, array in (("start_states", start_states), ("obs", obs), ("act", act)):
-        if not np.all(np.isfinite(array)):
-            return f"{name} contains NaN or inf"
-    return None
 
 
 # ---------------------------------------------------------------------- building
@@ -362,22 +98,25 @@ def _uniform_actions(space: Any, rng: np.random.Generator, n: int) -> np.ndarray
 def _collect_states(
     env: Any, n_steps: int, choose_action: Any, desc: str, progress: bool
 ) -> np.ndarray:
-    """Run ``n_steps`` env steps (resetting on episode end); ``n_steps x state_size`` states.
+    """Run ``n_steps`` env steps (resetting on episode end); the visited states that are
+    not terminal, ``<= n_steps x state_size``.
 
     ``choose_action(obs, step_in_episode) -> action``. The env was reset with the build seed
-    before the first pool, so later resets continue its seeded ``np_random``.
+    before the first pool, so later resets continue its seeded ``np_random``. The env carries
+    the episode rules (``make_env(episodes=...)``): under ``"free"`` nothing terminates.
     """
     states = np.empty((n_steps, state_size(env)), dtype=np.float64)
+    terminal = np.zeros(n_steps, dtype=np.bool_)
     obs, _ = env.reset()
     t = 0
     for i in tqdm(range(n_steps), desc=desc, disable=not progress, leave=False):
         obs, _, terminated, truncated, _ = env.step(choose_action(obs, t))
-        states[i] = get_state(env)
+        states[i], terminal[i] = get_state(env), terminated
         t += 1
         if terminated or truncated:
             obs, _ = env.reset()
             t = 0
-    return states
+    return states[~terminal]
 
 
 def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
@@ -465,7 +204,7 @@ def build_coverage_set(
     """
     config = config or CoverageConfig()
     spec = get_task(task)
-    env = make_env(spec)
+    env = make_env(spec, episodes=config.episodes)
     try:
         return _build_with_env(env, spec, seed, config, progress)
     finally:
@@ -493,7 +232,8 @@ def _build_with_env(
         progress,
     )
     if fractions["sb3"] > 0:
-        sb3_env = make_env(spec)  # SB3 wraps and resets its own env; ours stays untouched
+        # SB3 wraps and resets its own env (same episode rules); ours stays untouched.
+        sb3_env = make_env(spec, episodes=config.episodes)
         try:
             agent = _train_sb3_policy(sb3_env, config, seed)
         finally:
@@ -536,17 +276,25 @@ def _build_with_env(
     )
 
     s, k = config.n_starts, config.horizon
-    obs = np.empty((s, k + 1, spec.obs_dim), dtype=np.float32)
-    act = np.empty((s, k, *space.shape), dtype=np.float32)
+    obs = np.zeros((s, k + 1, spec.obs_dim), dtype=np.float32)
+    act = np.zeros((s, k, *space.shape), dtype=np.float32)
+    reward = np.zeros((s, k), dtype=np.float32)
+    terminated = np.zeros((s, k), dtype=np.bool_)
+    lengths = np.zeros(s, dtype=np.int32)
+    respect_termination = config.episodes == "env"
     for i in tqdm(range(s), desc=f"coverage: {spec.name} rollouts", disable=not progress):
+        problem = ""
         for _ in range(config.max_redraws + 1):
-            if _record(env, starts[i], rng, obs[i], act[i]):
+            rollout = _Rollout(obs[i], act[i], reward[i], terminated[i])
+            problem = _record(env, spec, starts[i], rng, rollout, respect_termination)
+            if not problem:
+                lengths[i] = rollout.length
                 break
             starts[i] = draw_starts(SOURCE_NAMES[sources[i]], 1)[0]
         else:
             raise RuntimeError(
                 f"build_coverage_set: {config.max_redraws + 1} starts in a row from source "
-                f"{SOURCE_NAMES[sources[i]]!r} made the simulator unstable; lower noise_scale"
+                f"{SOURCE_NAMES[sources[i]]!r} {problem}; lower noise_scale"
             )
     return CoverageSet(
         task=spec.name,
@@ -556,25 +304,69 @@ def _build_with_env(
         act=act,
         sources=sources,
         config=config,
+        lengths=lengths,
+        reward=reward,
+        terminated=terminated,
     )
+
+
+@dataclass
+class _Rollout:
+    """Views into one start's slots of the set's arrays: ``obs`` K+1 x O, ``act`` K x A,
+    ``reward`` K, ``terminated`` K; ``length`` is the number of recorded steps."""
+
+    obs: np.ndarray
+    act: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    length: int = 0
 
 
 def _record(
     env: Any,
+    spec: TaskSpec,
     start: np.ndarray,
     rng: np.random.Generator,
-    obs_out: np.ndarray,
-    act_out: np.ndarray,
-) -> bool:
-    """Roll ``K`` uniform actions open-loop from ``start`` into ``obs_out`` (K+1 x O) and
-    ``act_out`` (K x A); False if the simulator went unstable (non-finite or auto-reset)."""
+    out: _Rollout,
+    respect_termination: bool,
+) -> str:
+    """Roll up to ``K`` uniform actions open-loop from ``start`` into ``out``.
+
+    With ``respect_termination`` (``"env"`` episodes) a start whose observation the task calls
+    terminal is refused, and the rollout stops after the first terminating step (kept, its
+    ``terminated`` flag set; later slots stay zero). Returns ``""`` on success, else why the
+    start was refused ("is terminal", "made the simulator unstable": non-finite or auto-reset).
+    """
     inner = env.unwrapped
-    act_out[:] = _uniform_actions(env.action_space, rng, len(act_out))
+    k = len(out.act)
+    actions = _uniform_actions(env.action_space, rng, k)  # K draws always: a fixed RNG stream
     warnings_before = _instability_count(inner.data)
-    obs_out[0] = set_state(env, start)
-    for t, action in enumerate(act_out):
-        obs_out[t + 1] = inner.step(action)[0]  # unwrapped: no time limit, no termination
-    return bool(np.all(np.isfinite(obs_out))) and _instability_count(inner.data) == warnings_before
+    out.obs[:] = 0.0
+    out.act[:] = 0.0
+    out.reward[:] = 0.0
+    out.terminated[:] = False
+    out.obs[0] = set_state(env, start)
+    if respect_termination and _is_terminal(spec, out.obs[0]):
+        return "is terminal under the task's own episode rules"
+    out.length = k
+    for t, action in enumerate(actions):
+        # The unwrapped env: no time limit, its own termination verdict in the 3rd slot.
+        next_obs, reward, env_terminated, _, _ = inner.step(action)
+        out.obs[t + 1], out.act[t], out.reward[t] = next_obs, action, reward
+        if respect_termination and env_terminated:
+            out.terminated[t], out.length = True, t + 1
+            break
+    stable = _instability_count(inner.data) == warnings_before
+    if not (stable and np.all(np.isfinite(out.obs)) and np.isfinite(out.reward).all()):
+        return "made the simulator unstable"
+    return ""
+
+
+def _is_terminal(spec: TaskSpec, obs: np.ndarray) -> bool:
+    """Whether the task's batched termination function calls ``obs`` terminal."""
+    obs_t = torch.as_tensor(obs, dtype=torch.float32)[None]
+    act_t = torch.zeros(1, spec.act_dim)
+    return bool(spec.term_fn(act_t, obs_t)[0])
 
 
 def default_cache_dir() -> Path:

@@ -1,14 +1,18 @@
 """The exploration experiment: rounds of collect -> refit -> adversary step -> evaluate.
 
-Every strategy gets the same model class and hyper-parameters, the same step budget and the
-same held-out coverage set, so the only thing that differs between runs is *where the data
-came from*. A run checkpoints after every round and ``resume=True`` continues a killed run,
-producing the same rows as an uninterrupted one (``wall_s`` aside).
+Every strategy gets the same model class and hyper-parameters, the same step budget, the same
+episode rules and the same held-out coverage set, so the only thing that differs between runs
+is *where the data came from*. The online model (warm-started, capped refits) is what the
+adversary plays against; the score at each evaluation point comes from separate fresh fits of
+the buffer to convergence (:mod:`advex.analysis.evaluation`). Reference rows (no-change,
+ridge, oracle: :mod:`advex.analysis.references`) run as one more job per seed. A run
+checkpoints after every round and ``resume=True`` continues a killed run, producing the same
+rows as an uninterrupted one (``wall_s`` aside).
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -20,12 +24,24 @@ from tqdm.auto import tqdm
 
 from advex.analysis.checkpoint import Checkpointer, RunState
 from advex.analysis.coverage import CoverageConfig, CoverageSet
-from advex.analysis.metrics import evaluate_model
-from advex.envs import get_task
+from advex.analysis.evaluation import EvaluationConfig, batch_head, evaluate_data, score_rows
+from advex.analysis.references import (
+    REFERENCES,
+    no_change_scores,
+    oracle_batch,
+    reference_row_dicts,
+    ridge_scores,
+)
+from advex.atomic_io import write_json_atomic
+from advex.config import dataclass_from_dict
+from advex.envs import check_episode_mode, get_task
 from advex.exploration.buffer import ReplayBuffer
-from advex.exploration.collect import Collector
+from advex.exploration.collect import Collector, collect
 from advex.exploration.strategy import STRATEGIES, make_strategy
+from advex.exploration.strategy import config_from_dict as strategy_config_from_dict
 from advex.models import TrainConfig, make_model
+from advex.models.factory import config_from_dict
+from advex.seeding import derive_seed
 
 
 @dataclass
@@ -55,9 +71,38 @@ class ExperimentConfig:
     # PPO (seconds) rather than SAC (tens of seconds) for the coverage set's trained policy.
     coverage: dict[str, Any] = field(default_factory=lambda: {"sb3_algo": "ppo"})
     n_envs: int = 1
+    #: Episode rules of collection and coverage set alike: "env" or "free" (advex.envs.episodes).
+    episodes: str = "env"
+    #: Overrides of EvaluationConfig: fit seeds, evaluation points, stopping rule.
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    #: Reference rows written beside the strategies (any of REFERENCES).
+    references: list[str] = field(default_factory=lambda: list(REFERENCES))
+    #: Ridge penalty of the ``ridge`` reference.
+    ridge_alpha: float = 1e-3
 
     def __post_init__(self) -> None:
+        check_episode_mode(self.episodes)
         get_task(self.task)  # unknown task -> error listing the valid ones
+        bad_refs = [r for r in self.references if r not in REFERENCES]
+        if bad_refs or len(set(self.references)) != len(self.references):
+            raise ValueError(
+                f"references must be distinct names from {', '.join(REFERENCES)}; got "
+                f"{self.references}"
+            )
+        if "episodes" in self.coverage and self.coverage["episodes"] != self.episodes:
+            raise ValueError(
+                f"coverage.episodes {self.coverage['episodes']!r} differs from the run's "
+                f"episodes {self.episodes!r}: the yardstick must follow the run's rules"
+            )
+        # Every nested config is built now so a typo fails before any work is done.
+        self.train_config()
+        self.coverage_config()
+        self.evaluation_config()
+        config_from_dict(self.model, {"seed": 0, **self.model_config})
+        for name, overrides in self.strategy_config.items():
+            if name not in self.strategies:
+                raise ValueError(f"strategy_config names {name!r}, which is not run")
+            strategy_config_from_dict(name, overrides or {})
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown:
             raise ValueError(
@@ -90,16 +135,24 @@ class ExperimentConfig:
         return cls(**payload)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(**self.train)
+        return dataclass_from_dict(TrainConfig, self.train, "train")
 
     def coverage_config(self) -> CoverageConfig:
-        return CoverageConfig(**self.coverage)
+        return dataclass_from_dict(
+            CoverageConfig, {**self.coverage, "episodes": self.episodes}, "coverage"
+        )
+
+    def evaluation_config(self) -> EvaluationConfig:
+        return EvaluationConfig.from_dict(self.evaluation)
+
+    def eval_rounds(self) -> list[int]:
+        """0-based rounds after which the buffer is scored."""
+        return self.evaluation_config().rounds(self.n_rounds)
 
 
 def round_seed(seed: int, round_index: int, purpose: str) -> int:
     """A stable 31-bit seed per (run seed, round, purpose): rounds never share random streams."""
-    digest = hashlib.sha256(f"{seed}/{round_index}/{purpose}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+    return derive_seed(seed, round_index, purpose)
 
 
 def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[RunState, Any]:
@@ -109,12 +162,28 @@ def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[
     # across-seed intervals would leave out initialisation variance.
     model = make_model(cfg.model, spec.obs_dim, spec.act_dim, {"seed": seed, **cfg.model_config})
     strategy = make_strategy(
-        strategy_name, spec, cfg.strategy_config.get(strategy_name) or None, seed
+        strategy_name,
+        spec,
+        cfg.strategy_config.get(strategy_name) or None,
+        seed,
+        episodes=check_episode_mode(cfg.episodes),
     )
     buffer = ReplayBuffer(spec.obs_dim, spec.act_dim)
-    buffer.meta.update(task=cfg.task, strategy=strategy_name, seed=str(seed))
+    buffer.meta.update(
+        task=cfg.task, strategy=strategy_name, seed=str(seed), episodes=cfg.episodes
+    )
     state = RunState(0, buffer, model, strategy.state_dict())
     return state, strategy
+
+
+def _rows(
+    cfg: ExperimentConfig, name: str, seed: int, env_steps: int, wall_s: float, scores: dict
+) -> list[dict[str, Any]]:
+    return [
+        {"task": cfg.task, "strategy": name, "seed": seed, "env_steps": env_steps, **row,
+         "wall_s": wall_s}
+        for row in score_rows(scores)
+    ]
 
 
 def run_single(
@@ -145,13 +214,13 @@ def run_single(
             f"{run_dir} already holds a run; pass resume=True (--resume) or use a new --out"
         )
     buffer, model = state.buffer, state.model
-    collector = Collector(cfg.task, n_envs=cfg.n_envs)
-    train_cfg = cfg.train_config()
-    label = f"{strategy_name} seed {seed}"
+    collector = Collector(cfg.task, n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes))
+    train_cfg, eval_cfg = cfg.train_config(), cfg.evaluation_config()
+    eval_rounds = cfg.eval_rounds()
     bar = tqdm(
         total=cfg.n_rounds,
         initial=state.completed_rounds,
-        desc=label,
+        desc=f"{strategy_name} seed {seed}",
         unit="round",
         disable=not progress,
         leave=False,
@@ -161,30 +230,26 @@ def run_single(
             start = time.perf_counter()
             n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
             strategy.collect(collector, buffer, n_new, round_seed(seed, r, "collect"), False)
-            model.fit(buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False)
+            if strategy.uses_model:  # the online model: what the adversary plays against
+                model.fit(buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False)
             diagnostics = strategy.update(buffer, model)
-            metrics = evaluate_model(model, coverage)
-            state.wall_s += time.perf_counter() - start
-            state.rows.extend(
-                {
-                    "task": cfg.task,
-                    "strategy": strategy_name,
-                    "seed": seed,
-                    "env_steps": len(buffer),
-                    "metric": name,
-                    "value": float(value),
-                    "wall_s": state.wall_s,
-                }
-                for name, value in metrics.items()
-            )
+            if r in eval_rounds:
+                scores = evaluate_data(
+                    cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed
+                )
+                state.wall_s += time.perf_counter() - start
+                state.rows.extend(
+                    _rows(cfg, strategy_name, seed, len(buffer), state.wall_s, scores)
+                )
+                bar.set_postfix(mse_1step=f"{scores['mse_1step'].value:.3g}")
+            else:
+                state.wall_s += time.perf_counter() - start
             state.completed_rounds = r + 1
             state.strategy_state = strategy.state_dict()
             checkpointer.save(state)
             bar.update(1)
-            bar.set_postfix(
-                mse_1step=f"{metrics['mse_1step']:.3g}",
-                **{k: f"{v:.3g}" for k, v in list(diagnostics.items())[:2]},
-            )
+            if diagnostics:
+                bar.set_postfix(**{k: f"{v:.3g}" for k, v in list(diagnostics.items())[:2]})
             if stop_after_rounds is not None and state.completed_rounds >= stop_after_rounds:
                 break
     finally:
@@ -192,3 +257,69 @@ def run_single(
         collector.close()
         strategy.close()
     return state.rows
+
+
+def run_references(
+    cfg: ExperimentConfig,
+    seed: int,
+    run_dir: Path,
+    coverage: CoverageSet,
+    oracle: CoverageSet | None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """The reference rows of one run seed at every evaluation point (module docstring of
+    :mod:`advex.analysis.references`). ``oracle`` (a coverage set built with another seed and
+    enough starts) is needed when ``"oracle"`` is among ``cfg.references``.
+
+    Checkpoint: ``run_dir/progress.json`` after every point; a resumed job skips the points it
+    holds (every reference is a pure function of the config and seed, the random data
+    included, which is collected again).
+    """
+    progress_path = run_dir / "progress.json"
+    done: dict[str, Any] = {"points": [], "rows": [], "wall_s": 0.0}
+    if progress_path.exists():
+        if not resume:
+            raise FileExistsError(
+                f"{run_dir} already holds reference rows; pass resume=True (--resume)"
+            )
+        done = json.loads(progress_path.read_text())
+    if "oracle" in cfg.references and oracle is None:
+        raise ValueError("run_references: the oracle reference needs an oracle coverage set")
+    spec = get_task(cfg.task)
+    eval_cfg = cfg.evaluation_config()
+    random_data = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    no_change = no_change_scores(coverage) if "no-change" in cfg.references else {}
+    points = cfg.eval_rounds()
+    bar = tqdm(total=len(points), desc=f"references seed {seed}", disable=not progress,
+               leave=False)
+    for r in range(cfg.n_rounds):
+        start = time.perf_counter()
+        n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
+        collect(cfg.task, n_steps=n_new, seed=round_seed(seed, r, "reference-random"),
+                n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes),
+                buffer=random_data, progress=False)
+        if r not in points or r in done["points"]:
+            continue
+        budget = len(random_data)
+        rows: list[dict[str, Any]] = []
+        key = {"task": cfg.task, "seed": seed, "env_steps": budget}
+        if "no-change" in cfg.references:
+            rows += reference_row_dicts("no-change", no_change, **key)
+        if "ridge" in cfg.references:
+            scores = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
+            rows += reference_row_dicts("ridge", scores, **key)
+        if "oracle" in cfg.references:
+            assert oracle is not None
+            data = batch_head(oracle_batch(oracle, cfg.steps, derive_seed(seed, "oracle")),
+                              budget)
+            scores = evaluate_data(cfg.model, cfg.model_config, data, coverage, eval_cfg, seed)
+            rows += reference_row_dicts("oracle", scores, **key)
+        done["wall_s"] += time.perf_counter() - start
+        done["rows"] += [{**row, "wall_s": done["wall_s"]} for row in rows]
+        done["points"].append(r)
+        write_json_atomic(progress_path, done)
+        bar.update(1)
+    bar.close()
+    return list(done["rows"])

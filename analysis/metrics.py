@@ -7,11 +7,29 @@ for models that predict a variance):
                      ``d`` is divided by the coverage set's scale of the one-step delta
                      (``CoverageSet.delta_scale()``, the std of ``s' - s``), so a fast joint
                      velocity and a slow position weigh the same and 1.0 means "as bad as
-                     guessing the mean delta". Mean over the ``S*K`` one-step pairs and dims.
-* ``mse_1step_raw``  the same in raw observation units (mean over dims).
+                     guessing the mean delta". Mean over the set's transitions and dims.
+* ``mse_1step_median`` / ``mse_1step_trim10``  the median and the 10 % trimmed mean
+                     (``scipy.stats.trim_mean(e, 0.1)``: 10 % cut from each tail) of the
+                     per-transition errors ``e`` (each a mean over dims): robust to the few
+                     transitions that dominate a mean.
+* ``mse_1step@<pool>``  the mean over transitions whose start came from that pool
+                     (``random``, ``sb3``, ``bang_bang``, ``perturbed``; pools with no rows are
+                     left out). Weighted by their row counts they give ``mse_1step``.
+* ``mse_1step@in_support`` / ``mse_1step@out_of_support`` / ``out_of_support_frac``  only
+                     when the model's own training inputs are given (``support=``): a coverage
+                     transition is *in support* when every input coordinate (each obs and each
+                     action dimension) lies within ``[min, max]`` of that coordinate over the
+                     training inputs; out of support otherwise. The fraction is of transitions.
+                     A per-coordinate box is coarse but cheap (O(N x D), where a nearest-
+                     neighbour test costs seconds per evaluation in 23 dims and its distances
+                     concentrate) and says exactly "some input is outside anything the data
+                     saw". A side with no rows is left out.
+* ``mse_1step_raw``  the same as ``mse_1step`` in raw observation units (mean over dims).
 * ``rollout_mse_k5`` / ``rollout_mse_k20``  open-loop rollout from each start's first
                      observation with the recorded actions, feeding the model's mean back in;
-                     normalised squared error at step ``k`` (mean over starts and dims).
+                     normalised squared error at step ``k``, mean over dims and over the
+                     starts whose rollout lasted ``k`` steps (rollouts that terminated earlier
+                     under ``"env"`` episodes have no true state there; left out when none).
 * ``nll_1step``      Gaussian NLL of the true next state under the predicted mean/variance, in
                      normalised units (variance divided by scale squared, floored at
                      ``VAR_FLOOR``), mean over dims, including ``0.5 log 2 pi``.
@@ -30,17 +48,22 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+from scipy import stats
 
-from .coverage import CoverageSet
+from advex.analysis.coverage_set import SOURCE_NAMES, CoverageSet
 
-#: Metrics every evaluation reports (rollout metrics need a coverage horizon >= k).
+#: Metrics every evaluation reports (rollout metrics need rollouts of >= k steps).
 METRIC_NAMES: tuple[str, ...] = (
-    "mse_1step", "mse_1step_raw", "rollout_mse_k5", "rollout_mse_k20", "nll_1step",
+    "mse_1step", "mse_1step_median", "mse_1step_trim10", "mse_1step_raw",
+    "rollout_mse_k5", "rollout_mse_k20", "nll_1step",
 )
+#: Share cut from *each* tail for ``mse_1step_trim10``.
+TRIM_FRACTION = 0.1
 #: Extra metrics for models whose predicted variance is not all zero.
 CALIBRATION_NAMES: tuple[str, ...] = ("calib_ratio", "calib_corr")
 #: Rollout steps reported as ``rollout_mse_k{k}``.
@@ -99,25 +122,40 @@ def _warn_inf(metric: str, reason: str) -> float:
     return math.inf
 
 
-def _rank(x: np.ndarray) -> np.ndarray:
-    """Ranks ``0..n-1`` with ties sharing their average rank (for Spearman)."""
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    ranks = np.empty(len(x), dtype=np.float64)
-    # Boundaries of runs of equal values; each run gets the mean of its positions.
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = 0.5 * (s + e - 1)
-    return ranks
-
-
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation of two ``B`` vectors; 0.0 if either is constant."""
-    rx, ry = _rank(np.asarray(x, dtype=np.float64)), _rank(np.asarray(y, dtype=np.float64))
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry) / denom if denom > 0 else 0.0
+    """Spearman rank correlation of two ``B`` vectors (``scipy.stats.spearmanr``); 0.0 if
+    either is constant (scipy's NaN there would poison a results table)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return 0.0
+    return float(stats.spearmanr(x, y).statistic)
+
+
+@dataclass(frozen=True)
+class SupportBox:
+    """Per-coordinate ``[low, high]`` (each ``O + A``) of a model's training inputs
+    ``[obs, act]``: the support test of ``mse_1step@in_support`` (module docstring)."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, obs: np.ndarray, act: np.ndarray) -> SupportBox:
+        """The box of ``N x O`` training observations and ``N x A`` actions (``N >= 1``)."""
+        inputs = np.concatenate([obs, act], axis=1).astype(np.float64)
+        if len(inputs) == 0:
+            raise ValueError("SupportBox.of: no training inputs")
+        return cls(inputs.min(axis=0), inputs.max(axis=0))
+
+    def contains(self, obs: np.ndarray, act: np.ndarray) -> np.ndarray:
+        """``N`` bool: every coordinate of ``[obs, act]`` row lies within the box."""
+        inputs = np.concatenate([obs, act], axis=1).astype(np.float64)
+        if inputs.shape[1] != len(self.low):
+            raise ValueError(
+                f"SupportBox: inputs have {inputs.shape[1]} coordinates, the box "
+                f"{len(self.low)}"
+            )
+        return np.all((inputs >= self.low) & (inputs <= self.high), axis=1)
 
 
 def rollout_errors(
@@ -126,38 +164,54 @@ def rollout_errors(
     """Normalised open-loop squared error at every step: ``K`` vector, entry ``k-1`` = step k.
 
     Each start's rollout begins at ``obs[:, 0]``, applies the recorded actions and feeds the
-    model's mean back in. A rollout whose prediction turns non-finite stops there (the model
-    is never fed NaN) and counts as ``inf`` from that step on.
+    model's mean back in; step k is averaged over the starts whose rollout lasted ``k`` steps
+    (NaN when none did). A rollout whose prediction turns non-finite stops there (the model is
+    never fed NaN) and counts as ``inf`` from that step on.
     """
     scale = coverage.delta_scale()
+    lengths = coverage.lengths
+    assert lengths is not None
     state = coverage.obs[:, 0].astype(np.float64)
-    alive = np.ones(coverage.n_starts, dtype=bool)
-    errors = np.empty(coverage.horizon, dtype=np.float64)
+    alive = np.ones(coverage.n_starts, dtype=bool)  # prediction still finite
+    errors = np.full(coverage.horizon, np.nan, dtype=np.float64)
     for t in range(coverage.horizon):
-        if alive.any():
-            mean, _ = predict_batched(model, state[alive], coverage.act[alive, t], batch_size)
+        recorded = lengths > t  # starts with a true state at step t + 1
+        if not recorded.any():
+            break
+        step = alive & recorded
+        if step.any():
+            mean, _ = predict_batched(model, state[step], coverage.act[step, t], batch_size)
             finite = np.all(np.isfinite(mean), axis=1)
-            idx = np.flatnonzero(alive)
+            idx = np.flatnonzero(step)
             state[idx[finite]] = mean[finite]
             alive[idx[~finite]] = False
         with np.errstate(over="ignore", invalid="ignore"):
             sq = np.square((state - coverage.obs[:, t + 1]) / scale).mean(axis=1)
         sq[~alive | ~np.isfinite(sq)] = math.inf
-        errors[t] = sq.mean()
+        errors[t] = sq[recorded].mean()
     return errors
 
 
 def evaluate_model(
-    model: PredictiveModel, coverage: CoverageSet, batch_size: int = 4096
+    model: PredictiveModel,
+    coverage: CoverageSet,
+    batch_size: int = 4096,
+    *,
+    support: SupportBox | None = None,
 ) -> dict[str, float]:
     """Held-out metrics of ``model`` on ``coverage`` (names and units in the module docstring).
 
-    ``rollout_mse_k{k}`` is left out (with a warning) when the set's horizon is shorter than k.
+    ``support``: the box of the model's own training inputs, for the in/out-of-support split.
+    ``rollout_mse_k{k}`` is left out when no rollout of the set lasts k steps (a warning says
+    so when k exceeds the set's horizon; under ``"env"`` episodes short rollouts are normal).
     """
     model_obs_dim = getattr(model, "obs_dim", coverage.obs_dim)
-    if model_obs_dim != coverage.obs_dim:
-        raise ValueError(f"evaluate_model: model obs_dim {model_obs_dim} != coverage set obs_dim "
-                         f"{coverage.obs_dim} (task {coverage.task})")
+    model_act_dim = getattr(model, "act_dim", coverage.act_dim)
+    if (model_obs_dim, model_act_dim) != (coverage.obs_dim, coverage.act_dim):
+        raise ValueError(
+            f"evaluate_model: model is {model_obs_dim}-obs/{model_act_dim}-act, the coverage "
+            f"set {coverage.obs_dim}/{coverage.act_dim} (task {coverage.task})"
+        )
     obs, act, next_obs = coverage.transitions()
     target = next_obs.astype(np.float64)
     scale = coverage.delta_scale()
@@ -166,24 +220,31 @@ def evaluate_model(
     var_ok = bool(np.all(np.isfinite(var))) and bool(np.all(var >= 0))
 
     metrics: dict[str, float] = {}
+    norm_sq = np.zeros_like(mean)
     if mean_ok:
         with np.errstate(over="ignore"):
             raw_sq = np.square(mean - target)
             norm_sq = raw_sq / np.square(scale)
-        metrics["mse_1step"] = float(norm_sq.mean())
+        per_row = norm_sq.mean(axis=1)
+        metrics["mse_1step"] = float(per_row.mean())
+        metrics["mse_1step_median"] = float(np.median(per_row))
+        metrics["mse_1step_trim10"] = float(stats.trim_mean(per_row, TRIM_FRACTION))
+        metrics.update(_stratified(per_row, coverage, obs, act, support))
         metrics["mse_1step_raw"] = float(raw_sq.mean())
     else:
         bad = int((~np.all(np.isfinite(mean), axis=1)).sum())
         reason = f"the predicted mean is non-finite for {bad} of {len(mean)} transitions"
-        metrics["mse_1step"] = _warn_inf("mse_1step", reason)
-        metrics["mse_1step_raw"] = _warn_inf("mse_1step_raw", reason)
+        for name in ("mse_1step", "mse_1step_median", "mse_1step_trim10", "mse_1step_raw"):
+            metrics[name] = _warn_inf(name, reason)
 
     curve = rollout_errors(model, coverage, batch_size)
     for k in ROLLOUT_STEPS:
         name = f"rollout_mse_k{k}"
         if k > coverage.horizon:
-            warnings.warn(f"evaluate_model: {name} left out, coverage horizon is "
+            warnings.warn(f"evaluate_model: {name} left out, the coverage set's horizon is "
                           f"{coverage.horizon}", stacklevel=2)
+        elif math.isnan(curve[k - 1]):
+            continue  # every rollout terminated before step k
         elif math.isinf(curve[k - 1]):
             metrics[name] = _warn_inf(name, f"the {k}-step rollout diverged to non-finite states")
         else:
@@ -213,3 +274,27 @@ def evaluate_model(
                 (var / np.square(scale)).mean(axis=1), norm_sq.mean(axis=1)
             )
     return metrics
+
+
+def _stratified(
+    per_row: np.ndarray,
+    coverage: CoverageSet,
+    obs: np.ndarray,
+    act: np.ndarray,
+    support: SupportBox | None,
+) -> dict[str, float]:
+    """``mse_1step@<pool>`` and, given ``support``, the in/out-of-support split of the ``N``
+    per-transition errors ``per_row`` (sides or pools without rows are left out)."""
+    out: dict[str, float] = {}
+    pools = coverage.row_sources()
+    for index, name in enumerate(SOURCE_NAMES):
+        rows = pools == index
+        if rows.any():
+            out[f"mse_1step@{name}"] = float(per_row[rows].mean())
+    if support is not None:
+        inside = support.contains(obs, act)
+        out["out_of_support_frac"] = float(1.0 - inside.mean())
+        for side, rows in (("in_support", inside), ("out_of_support", ~inside)):
+            if rows.any():
+                out[f"mse_1step@{side}"] = float(per_row[rows].mean())
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import matplotlib
 
@@ -12,8 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from advex.analysis.results import ResultsError, curve  # noqa: E402
-from advex.analysis.summary import mean_ci95  # noqa: E402
+from advex.analysis.results import ResultsError  # noqa: E402
+from advex.analysis.statistics import REFERENCE_NAMES, bootstrap_ci, iqm  # noqa: E402
+from advex.analysis.summary import metric_rows, strategy_order  # noqa: E402
+from advex.atomic_io import atomic_write  # noqa: E402
+
+_FLOOR = 1e-12  # a log axis cannot show a band reaching zero or below
 
 
 def plot_sample_efficiency(
@@ -21,9 +25,10 @@ def plot_sample_efficiency(
     path: Path,
     metrics: tuple[str, ...] = ("mse_1step", "rollout_mse_k20"),
 ) -> Path:
-    """Save one panel per metric, log y axis: per strategy the geometric mean over seeds with a
-    shaded 95 % CI, both computed on log values (errors are heavy-tailed and positive, and an
-    arithmetic band on a log axis would dip below zero)."""
+    """Save one panel per metric (PNG, written atomically), log y axis: per strategy the IQM
+    over seeds at each env step with a shaded 95 % percentile bootstrap band over seeds; the
+    reference rows (no-change, ridge, oracle) dashed. Raises :class:`ResultsError` when none of
+    ``metrics`` is in ``frame``; the figure is always closed."""
     present = set(frame["metric"])
     wanted = metrics
     metrics = tuple(m for m in metrics if m in present)
@@ -35,28 +40,48 @@ def plot_sample_efficiency(
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     try:
         _draw(fig, axes, frame, metrics)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+
+        def write(handle: BinaryIO) -> None:
+            fig.savefig(handle, format="png", dpi=110)
+
+        atomic_write(path, write)
     finally:
         plt.close(fig)  # pyplot keeps every open figure alive otherwise
-    return path
+    return Path(path)
+
+
+def iqm_band(values: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``values`` (env_steps x seed, NaN = no point): IQM over seeds and the 95 %
+    bootstrap CI ends, each of shape (steps,). Rows with one seed get a NaN band."""
+    rows = values.to_numpy(dtype=np.float64)
+    center = np.array([iqm(row) for row in rows])
+    band = np.array([bootstrap_ci(row) for row in rows]).reshape(-1, 2)
+    return center, band[:, 0], band[:, 1]
 
 
 def _draw(fig: Any, axes: Any, frame: pd.DataFrame, metrics: tuple[str, ...]) -> None:
     task = ", ".join(sorted(frame["task"].unique()))
     for ax, metric in zip(axes[0], metrics, strict=True):
-        wide = curve(frame, metric)
-        for strategy in wide.index.get_level_values("strategy").unique():
+        sub = metric_rows(frame, metric)
+        wide = sub.pivot_table(
+            index=["strategy", "env_steps"], columns="seed", values="value", aggfunc="first"
+        )
+        for strategy in strategy_order(list(wide.index.get_level_values("strategy").unique())):
             per_step = wide.loc[strategy]
-            steps = per_step.index.to_numpy()
-            logs = np.log(np.maximum(per_step.to_numpy(dtype=np.float64), 1e-300))
-            stats = np.array([mean_ci95(row[np.isfinite(row)]) for row in logs])
-            center, half = stats[:, 0], np.nan_to_num(stats[:, 1])
-            (line,) = ax.plot(steps, np.exp(center), marker="o", ms=3, label=strategy)
+            steps = per_step.index.to_numpy(dtype=np.float64)
+            center, low, high = iqm_band(per_step)
+            dashed = strategy in REFERENCE_NAMES
+            if dashed and len(steps) == 1:  # a reference evaluated once: a level, not a curve
+                line = ax.axhline(center[0], ls="--", lw=1.2, label=strategy)
+                continue
+            (line,) = ax.plot(
+                steps, center, ls="--" if dashed else "-", marker="o", ms=3, label=strategy
+            )
+            ok = np.isfinite(low) & np.isfinite(high)
             ax.fill_between(
                 steps,
-                np.exp(center - half),
-                np.exp(center + half),
+                np.maximum(np.where(ok, low, center), _FLOOR),
+                np.maximum(np.where(ok, high, center), _FLOOR),
                 color=line.get_color(),
                 alpha=0.15,
             )
@@ -66,7 +91,5 @@ def _draw(fig: Any, axes: Any, frame: pd.DataFrame, metrics: tuple[str, ...]) ->
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     n_seeds = frame["seed"].nunique()
-    fig.suptitle(
-        f"{task}: coverage-set error vs steps ({n_seeds} seed(s), geometric mean, 95 % CI)"
-    )
+    fig.suptitle(f"{task}: held-out error vs steps ({n_seeds} seed(s), IQM, 95 % bootstrap CI)")
     fig.tight_layout()

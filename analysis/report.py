@@ -1,28 +1,57 @@
 """Turn a saved comparison folder into ``summary.csv``, ``sample_efficiency.png`` and
-``report.md``. Reads files only, so it can be rerun on any finished (or partial) run."""
+``report.md``. Reads files only, so it can be rerun on any finished (or partial) run; every
+file is written atomically (a reader sees the old file or the new one, never half of one)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from advex.analysis.plots import plot_sample_efficiency
 from advex.analysis.results import load_results
 from advex.analysis.summary import format_table, summary_table
+from advex.atomic_io import write_text_atomic
+
+HEADLINE_METRIC = "mse_1step"
+SECONDARY_METRICS = ("rollout_mse_k20",)
+
+EXPLANATION = [
+    "How to read the tables (rliable-style statistics over seeds):",
+    "- **IQM** = interquartile mean, the mean of the middle 50 % of seeds (robust to one wild "
+    "seed); brackets are 95 % percentile bootstrap CIs over seeds (2000 resamples, fixed seed).",
+    "- **gap closed** = (no-change - strategy) / (no-change - oracle) per seed, then IQM: 0 is "
+    "no better than predicting s' = s, 1 is as good as training on held-out-like data.",
+    "- **ratio vs random** = geometric mean over seeds of the strategy's final error divided by "
+    "random's on the same seed (paired), below 1 is better.",
+    "- **steps to random** = first env step from which the strategy's seed-IQM curve stays at or "
+    "below random's final seed-IQM error (a dip that rises again does not count); the ratio is "
+    "to random's budget, with a paired bootstrap CI over seeds (inf = some resamples never got "
+    "there). Random's own row is its budget, 1.00, by definition.",
+]
+
+
+def _config(out: Path) -> dict[str, Any]:
+    """The run's ``config.json``, or ``{}`` when it is missing or unreadable (decorative)."""
+    try:
+        config = json.loads((out / "config.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def write_report(out: Path, frame: pd.DataFrame | None = None) -> str:
-    """Write the summary files into ``out`` and return the text table."""
+    """Write ``summary.csv`` (the headline-metric table), ``sample_efficiency.png`` and
+    ``report.md`` into ``out``; return the headline text table."""
     out = Path(out)
     frame = load_results(out) if frame is None else frame
-    table = summary_table(frame)
-    table.to_csv(out / "summary.csv", index=False)
+    table = summary_table(frame, HEADLINE_METRIC)
+    write_text_atomic(out / "summary.csv", table.to_csv(index=False))
     plot_sample_efficiency(frame, out / "sample_efficiency.png")
     text = format_table(table)
-    config_path = out / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config = _config(out)
     budget = int(frame["env_steps"].max())
     lines = [
         f"# advex comparison: {', '.join(sorted(frame['task'].unique()))}",
@@ -30,17 +59,18 @@ def write_report(out: Path, frame: pd.DataFrame | None = None) -> str:
         f"Strategies: {', '.join(sorted(frame['strategy'].unique()))}; "
         f"seeds: {sorted(frame['seed'].unique().tolist())}; budget: {budget} env steps"
         + (f", rounds of {config['round_steps']}" if "round_steps" in config else "")
-        + ".",
-        "Errors are on the task's held-out coverage set (mean ± 95 % t-interval over seeds).",
-        "'steps to random' = first env-step count at which the strategy's `mse_1step` is at or "
-        "below random exploration's final `mse_1step` (same seed); ratio = that / budget.",
+        + ". Errors are on the task's held-out coverage set.",
+        "",
+        *EXPLANATION,
         "",
         "```",
         text,
         "```",
         "",
-        "![sample efficiency](sample_efficiency.png)",
-        "",
     ]
-    (out / "report.md").write_text("\n".join(lines))
+    for metric in SECONDARY_METRICS:
+        if metric in set(frame["metric"]):
+            lines += ["```", format_table(summary_table(frame, metric)), "```", ""]
+    lines += ["![sample efficiency](sample_efficiency.png)", ""]
+    write_text_atomic(out / "report.md", "\n".join(lines))
     return text

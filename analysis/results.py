@@ -1,7 +1,9 @@
 """Tidy results: one row per (task, strategy, seed, env_steps, metric) with its value.
 
 Long form is what pandas/seaborn group on without reshaping; every later analysis reads these
-files, never a live training loop.
+files, never a live training loop. ``value`` is the mean over ``n_fits`` evaluation fits (fit
+seeds) and ``value_sd`` their sample std (NaN for a single fit); reference rows (no-change,
+ridge, oracle) sit beside the strategies under those names.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULT_COLUMNS = ["task", "strategy", "seed", "env_steps", "metric", "value", "wall_s"]
+from advex.atomic_io import atomic_write, write_text_atomic
+
+RESULT_COLUMNS = [
+    "task", "strategy", "seed", "env_steps", "metric", "value", "value_sd", "n_fits", "wall_s",
+]
 _DTYPES = {
     "task": "string",
     "strategy": "string",
@@ -18,6 +24,8 @@ _DTYPES = {
     "env_steps": "int64",
     "metric": "string",
     "value": "float64",
+    "value_sd": "float64",
+    "n_fits": "int64",
     "wall_s": "float64",
 }
 
@@ -34,6 +42,8 @@ def validate_results(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame[RESULT_COLUMNS].astype(_DTYPES)
     if (frame["env_steps"] <= 0).any():
         raise ResultsError("results hold env_steps <= 0")
+    if (frame["n_fits"] < 1).any():
+        raise ResultsError("results hold n_fits < 1")
     if frame["value"].isna().any():
         bad = frame.loc[frame["value"].isna(), ["strategy", "seed", "metric"]].iloc[0].tolist()
         raise ResultsError(f"results hold NaN values (first: {bad})")
@@ -44,11 +54,10 @@ def validate_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def save_results(frame: pd.DataFrame, out: Path) -> tuple[Path, Path]:
-    """Write ``results.parquet`` and ``results.csv`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    parquet, csv = out / "results.parquet", out / "results.csv"
-    frame.to_parquet(parquet, index=False)
-    frame.to_csv(csv, index=False)
+    """Write ``results.parquet`` and ``results.csv`` into ``out``, each atomically (a run
+    killed mid-write leaves the previous good files)."""
+    parquet = atomic_write(out / "results.parquet", lambda h: frame.to_parquet(h, index=False))
+    csv = write_text_atomic(out / "results.csv", frame.to_csv(index=False))
     return parquet, csv
 
 

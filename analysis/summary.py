@@ -1,198 +1,303 @@
-"""The comparison's verdict: final errors with confidence intervals and steps-to-reach-random.
+"""The comparison's verdict: one row per strategy with robust across-seed statistics.
 
-"Steps to reach random's final error" is the sample-efficiency figure the project exists for:
-the first env-step count at which a strategy's held-out error is at or below what random
-exploration reached with its whole budget, and its ratio to that budget. Two readings:
+For one metric (``mse_1step`` by default, lower is better), per strategy:
 
-- per seed (strict): strategy and random share the seed; the mean over seeds is reported
-  only when every seed got there;
-- on the seed-geometric-mean curve: held-out errors are heavy-tailed (one run's model can
-  extrapolate wildly off its data), so curves are averaged across seeds in log space, and the
-  mean curve is compared with random's final geometric mean.
+- final error: IQM over seeds of each seed's value at its last env step, with a percentile
+  bootstrap CI (see :mod:`advex.analysis.statistics` for why IQM and bootstrap);
+- gap closed: how much of the no-change -> oracle gap the final error closes (paired by seed);
+- ratio to random: geometric mean of per-seed final-error ratios to random (paired by seed);
+- steps to reach random's final error: on the seed-IQM curve, the first env step from which
+  the strategy stays at or below random's final seed-IQM error, and its ratio to random's
+  budget, with a paired bootstrap CI over seeds (the sample-efficiency figure the project
+  exists for);
+- fit sd: the spread of the final value over evaluation fits, relative to the value.
+
+The ``value_sd`` and ``n_fits`` columns are optional: frames without them summarise with
+``fit_sd`` NaN and ``n_fits`` 1.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from advex.analysis.results import final_values
+from advex.analysis.results import ResultsError
+from advex.analysis.statistics import (
+    REFERENCE_NAMES,
+    bootstrap_ci,
+    gap_closed,
+    iqm,
+    paired_ratio,
+    reach_vs_reference,
+)
 
-# Two-sided 95 % Student-t critical values for 1..30 degrees of freedom (no scipy needed).
-_T95 = [
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
+SUMMARY_COLUMNS = [
+    "strategy",
+    "seeds",
+    "final_iqm",
+    "final_ci_low",
+    "final_ci_high",
+    "gap_closed",
+    "gap_closed_ci_low",
+    "gap_closed_ci_high",
+    "ratio_to_random",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "steps_to_reach",
+    "reach_ratio",
+    "reach_ci_low",
+    "reach_ci_high",
+    "fit_sd",
+    "n_fits",
 ]
 
 
-def mean_ci95(values: np.ndarray) -> tuple[float, float]:
-    """Mean and half-width of the 95 % t-interval across seeds (half-width NaN for one seed)."""
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    mean = float(values.mean())
-    if n == 1:
-        return mean, math.nan
-    t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
-    return mean, float(t * values.std(ddof=1) / math.sqrt(n))
-
-
-def _reach(curve: pd.DataFrame, target: float, budget: int) -> dict[str, float]:
-    """First ``env_steps`` of ``curve`` (columns env_steps, value) with ``value <= target``."""
-    hit = curve.sort_values("env_steps")
-    hit = hit[hit["value"] <= target]
-    steps = float(hit["env_steps"].iloc[0]) if len(hit) else math.nan
-    return {"target": target, "steps": steps, "budget": budget, "ratio": steps / budget}
-
-
-def steps_to_reach(frame: pd.DataFrame, metric: str, reference: str = "random") -> pd.DataFrame:
-    """Per (strategy, seed): first ``env_steps`` with ``metric <= reference's final value``.
-
-    Returns columns ``strategy, seed, target, steps, budget, ratio`` (``steps``/``ratio`` NaN
-    where the strategy never got there within its budget).
-    """
-    finals = final_values(frame, metric)
-    ref = finals[finals["strategy"] == reference].set_index("seed")
-    if ref.empty:
-        raise ValueError(f"reference strategy {reference!r} has no {metric} rows")
-    out = []
-    for (strategy, seed), group in frame[frame["metric"] == metric].groupby(["strategy", "seed"]):
-        if seed in ref.index:
-            target, budget = float(ref.at[seed, "value"]), int(ref.at[seed, "env_steps"])
-            out.append({"strategy": strategy, "seed": seed, **_reach(group, target, budget)})
-    return pd.DataFrame(out)
-
-
-def geometric_mean_curve(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """``strategy x env_steps`` geometric mean of ``metric`` over seeds (columns: strategy,
-    env_steps, value, seeds)."""
+def metric_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows of one metric with ``value_sd``/``n_fits`` filled in when the frame lacks them
+    (NaN / 1); raises :class:`ResultsError` naming the metrics present when there are none, or
+    when the frame mixes tasks (a summary compares strategies on one task)."""
     sub = frame[frame["metric"] == metric].copy()
-    sub["log"] = np.log(np.maximum(sub["value"].to_numpy(dtype=np.float64), 1e-300))
-    grouped = sub.groupby(["strategy", "env_steps"])
-    out = grouped["log"].mean().apply(np.exp).rename("value").to_frame()
-    out["seeds"] = grouped["seed"].nunique()
-    return out.reset_index()
+    if sub.empty:
+        raise ResultsError(
+            f"no rows for metric {metric!r}; have {sorted(frame['metric'].unique())}"
+        )
+    tasks = sorted(sub["task"].unique()) if "task" in sub.columns else []
+    if len(tasks) > 1:
+        raise ResultsError(f"results mix tasks {tasks}: summarise one task at a time")
+    if "value_sd" not in sub.columns:
+        sub["value_sd"] = math.nan
+    if "n_fits" not in sub.columns:
+        sub["n_fits"] = 1
+    sub["value"] = sub["value"].astype(np.float64)
+    sub["value_sd"] = sub["value_sd"].astype(np.float64)
+    return sub
 
 
-def steps_to_reach_geomean(
-    frame: pd.DataFrame, metric: str, reference: str = "random"
+def strategy_order(strategies: list[str] | set[str], reference: str = "random") -> list[str]:
+    """``reference`` first, then the other strategies sorted, then the reference rows
+    (:data:`REFERENCE_NAMES`, in that order) last."""
+    names = set(strategies)
+    head = [reference] if reference in names else []
+    middle = sorted(names - {reference} - set(REFERENCE_NAMES))
+    tail = [r for r in REFERENCE_NAMES if r in names and r != reference]
+    return head + middle + tail
+
+
+def per_seed_table(
+    frame: pd.DataFrame, metric: str = "mse_1step", reference: str = "random"
 ) -> pd.DataFrame:
-    """Per strategy: first ``env_steps`` where its seed-geometric-mean curve is at or below
-    ``reference``'s final geometric mean. Columns ``strategy, target, steps, budget, ratio``."""
-    curves = geometric_mean_curve(frame, metric)
-    ref = curves[curves["strategy"] == reference].sort_values("env_steps")
-    if ref.empty:
-        raise ValueError(f"reference strategy {reference!r} has no {metric} rows")
-    target, budget = float(ref["value"].iloc[-1]), int(ref["env_steps"].iloc[-1])
-    return pd.DataFrame(
-        [
-            {"strategy": strategy, **_reach(group, target, budget)}
-            for strategy, group in curves.groupby("strategy")
-        ]
+    """Per (strategy, seed), the final point: columns ``strategy, seed, env_steps, value,
+    value_sd, n_fits, rel_sd, ratio_to_random`` (``rel_sd = value_sd / value``;
+    ``ratio_to_random`` = value / reference's final value on the same seed, NaN without one)."""
+    sub = metric_rows(frame, metric).sort_values("env_steps", kind="stable")
+    # tail(1), not last(): last() skips NaNs column by column, mixing rows of different steps
+    finals = (
+        sub.groupby(["strategy", "seed"])
+        .tail(1)[["strategy", "seed", "env_steps", "value", "value_sd", "n_fits"]]
+        .copy()
     )
+    finals["strategy"] = finals["strategy"].astype(str)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        finals["rel_sd"] = finals["value_sd"] / finals["value"]
+    ref = finals[finals["strategy"] == reference].set_index("seed")["value"]
+    finals["ratio_to_random"] = finals["value"] / finals["seed"].map(ref).astype(np.float64)
+    order = {s: i for i, s in enumerate(strategy_order(list(finals["strategy"]), reference))}
+    finals["_order"] = finals["strategy"].map(order)
+    return (
+        finals.sort_values(["_order", "seed"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def _seed_curves(sub: pd.DataFrame) -> pd.DataFrame:
+    """``(strategy, seed) x env_steps`` wide table of values (NaN where a run has no point)."""
+    return sub.pivot_table(
+        index=["strategy", "seed"], columns="env_steps", values="value", aggfunc="first"
+    )
+
+
+def _reach_row(
+    wide: pd.DataFrame,
+    strategy: str,
+    reference: str,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, float]:
+    """Reach columns for one strategy: paired seeds, steps both have for all those seeds."""
+    mine, ref = wide.loc[strategy], wide.loc[reference]
+    seeds = mine.index.intersection(ref.index).sort_values()
+    mine, ref = mine.loc[seeds], ref.loc[seeds]
+    steps = mine.columns[(mine.notna().all(axis=0) & ref.notna().all(axis=0)).to_numpy()]
+    reach = reach_vs_reference(
+        steps.to_numpy(dtype=np.float64),
+        mine[steps].to_numpy(dtype=np.float64),
+        ref[steps].to_numpy(dtype=np.float64),
+        is_reference=strategy == reference,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    return {
+        "steps_to_reach": reach.steps,
+        "reach_ratio": reach.ratio,
+        "reach_ci_low": reach.ci_low,
+        "reach_ci_high": reach.ci_high,
+    }
 
 
 def summary_table(
     frame: pd.DataFrame,
-    metrics: tuple[str, ...] = ("mse_1step", "rollout_mse_k20"),
+    metric: str = "mse_1step",
     reference: str = "random",
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per strategy: final metrics (mean, CI) and steps to reach ``reference``'s error."""
+    """One row per strategy (``reference`` first, others sorted, reference rows last) with the
+    columns of :data:`SUMMARY_COLUMNS`.
+
+    ``seeds``: seeds with a final value. ``final_*``: IQM and bootstrap CI of the final values.
+    ``gap_closed*``: NaN unless ``no-change`` and ``oracle`` rows exist on shared seeds.
+    ``ratio_*`` and ``*reach*``: NaN when ``reference`` is absent; ``steps_to_reach`` NaN when
+    not reached, ``reach_ci_high`` inf when resamples did not reach. ``fit_sd``: median over
+    seeds of the final ``value_sd / value``. ``n_fits``: median final ``n_fits``.
+    Every interval uses ``confidence``, ``n_resamples`` and the fixed ``seed``: reruns agree.
+    """
+    finals = per_seed_table(frame, metric, reference)
+    wide = _seed_curves(metric_rows(frame, metric))
+    by_strategy = {s: g.set_index("seed") for s, g in finals.groupby("strategy")}
+    has_reference = reference in by_strategy
+    no_change, oracle = by_strategy.get("no-change"), by_strategy.get("oracle")
+    ci: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     rows = []
-    has_reference = reference in set(frame["strategy"])
-    reach = steps_to_reach(frame, metrics[0], reference) if has_reference else None
-    geo = (
-        steps_to_reach_geomean(frame, metrics[0], reference).set_index("strategy")
-        if has_reference
-        else None
-    )
-    for strategy in sorted(frame["strategy"].unique(), key=lambda s: (s != reference, s)):
-        row: dict[str, object] = {"strategy": strategy}
-        for metric in metrics:
-            finals = final_values(frame, metric)
-            mean, ci = mean_ci95(finals.loc[finals["strategy"] == strategy, "value"].to_numpy())
-            row[metric], row[f"{metric}_ci95"] = mean, ci
-        if reach is not None:
-            mine = reach[reach["strategy"] == strategy]
-            row["seeds"] = len(mine)
-            row["seeds_reached"] = int(mine["steps"].notna().sum())
-            row["steps_to_reach_random"] = (
-                float(mine["steps"].mean())
-                if len(mine) and mine["steps"].notna().all()
-                else math.nan
+    for strategy in strategy_order(list(by_strategy), reference):
+        mine = by_strategy[strategy]
+        values = mine["value"]
+        low, high = bootstrap_ci(values.to_numpy(), iqm, **ci)
+        rel_sd = mine["rel_sd"].to_numpy(dtype=np.float64)
+        rel_sd = rel_sd[np.isfinite(rel_sd)]
+        row: dict[str, object] = {
+            "strategy": strategy,
+            "seeds": len(mine),
+            "final_iqm": iqm(values.to_numpy()),
+            "final_ci_low": low,
+            "final_ci_high": high,
+            "gap_closed": math.nan,
+            "gap_closed_ci_low": math.nan,
+            "gap_closed_ci_high": math.nan,
+            "ratio_to_random": math.nan,
+            "ratio_ci_low": math.nan,
+            "ratio_ci_high": math.nan,
+            "steps_to_reach": math.nan,
+            "reach_ratio": math.nan,
+            "reach_ci_low": math.nan,
+            "reach_ci_high": math.nan,
+            "fit_sd": float(np.median(rel_sd)) if rel_sd.size else math.nan,
+            "n_fits": float(np.median(mine["n_fits"].to_numpy(dtype=np.float64))),
+        }
+        if no_change is not None and oracle is not None:
+            gap = gap_closed(values, no_change["value"], oracle["value"], **ci)
+            row.update(
+                gap_closed=gap.value, gap_closed_ci_low=gap.ci_low, gap_closed_ci_high=gap.ci_high
             )
-            row["ratio_to_random_budget"] = (
-                float(mine["ratio"].mean())
-                if len(mine) and mine["ratio"].notna().all()
-                else math.nan
+        if has_reference:
+            ratio = paired_ratio(values, by_strategy[reference]["value"], **ci)
+            row.update(
+                ratio_to_random=ratio.value, ratio_ci_low=ratio.ci_low, ratio_ci_high=ratio.ci_high
             )
-        if geo is not None:
-            row["geomean_steps_to_reach_random"] = float(geo.at[strategy, "steps"])
-            row["geomean_ratio_to_random_budget"] = float(geo.at[strategy, "ratio"])
+            row.update(_reach_row(wide, strategy, reference, **ci))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    table.attrs.update(metric=metric, reference=reference, confidence=confidence)
+    return table
+
+
+def _num(x: float, spec: str = ".3g") -> str:
+    """Compact number in ``spec``, '-' for NaN, 'inf' for infinity."""
+    if math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return format(x, spec)
+
+
+def _ci(value: float, low: float, high: float, spec: str = ".3g") -> str:
+    """``value [low, high]`` or just ``value`` when there is no interval."""
+    if math.isnan(value):
+        return "-"
+    if math.isnan(low) and math.isnan(high):
+        return _num(value, spec)
+    return f"{_num(value, spec)} [{_num(low, spec)}, {_num(high, spec)}]"
+
+
+def _reach(steps: float, ratio: float, low: float, high: float) -> str:
+    """``steps (ratio) [ratio CI]``; 'not reached' when the IQM curve never got there."""
+    head = "not reached" if math.isnan(steps) else f"{steps:.0f} ({ratio:.2f})"
+    if math.isnan(low) and math.isnan(high):
+        return head if not (math.isnan(steps) and math.isnan(ratio)) else "-"
+    return f"{head} [{_num(low, '.2f')}, {_num(high, '.2f')}]"
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """Fixed-width text of :func:`summary_table` for the terminal and report."""
+    """Fixed-width text of :func:`summary_table` (about 115 columns) for terminal and report."""
+    metric = table.attrs.get("metric", "mse_1step")
+    reference = table.attrs.get("reference", "random")
+    confidence = table.attrs.get("confidence", 0.95)
+    widths = (14, 5, 24, 18, 20, 26, 6)
+    header = (
+        "strategy",
+        "seeds",
+        "final IQM",
+        "gap closed",
+        f"ratio vs {reference}",
+        f"steps to {reference} (ratio)",
+        "fit sd",
+    )
 
-    def fmt(mean: float, ci: float) -> str:
-        return f"{mean:.4g}" + ("" if math.isnan(ci) else f" ± {ci:.2g}")
-
-    def reach(steps: float, ratio: float, missing: str) -> str:
-        return missing if math.isnan(steps) else f"{steps:.0f} ({ratio:.2f})"
+    def line(cells: tuple[str, ...]) -> str:
+        first = f"{cells[0]:<{widths[0]}}"
+        rest = [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return " ".join([first, *rest]).rstrip()
 
     lines = [
-        f"{'':<16} {'final (mean ± 95% CI)':^41} {'steps to reach random (ratio)':^34}",
-        f"{'strategy':<16} {'mse_1step':>20} {'rollout_mse_k20':>20} "
-        f"{'per seed':>17} {'geo-mean curve':>16}",
+        f"{metric}, each seed's final value: IQM over seeds [{confidence:.0%} percentile "
+        "bootstrap CI over seeds]",
+        "gap closed = (no-change - x) / (no-change - oracle); "
+        f"ratio vs {reference} = geometric mean of per-seed ratios",
+        f"steps to {reference} = first step from which the IQM curve stays at or below "
+        f"{reference}'s final IQM (ratio to its budget)",
+        "fit sd = median over seeds of the final value's sd over evaluation fits / value",
+        line(header),
     ]
     for _, r in table.iterrows():
-        seeds = f"not ({int(r.get('seeds_reached', 0))}/{int(r.get('seeds', 0))} seeds)"
-        per_seed = reach(
-            r.get("steps_to_reach_random", math.nan),
-            r.get("ratio_to_random_budget", math.nan),
-            seeds,
-        )
-        geo = reach(
-            r.get("geomean_steps_to_reach_random", math.nan),
-            r.get("geomean_ratio_to_random_budget", math.nan),
-            "not reached",
-        )
+        fit_sd = "-" if math.isnan(r["fit_sd"]) else f"{100 * r['fit_sd']:.1f}%"
         lines.append(
-            f"{r['strategy']:<16} {fmt(r['mse_1step'], r['mse_1step_ci95']):>20} "
-            f"{fmt(r['rollout_mse_k20'], r['rollout_mse_k20_ci95']):>20} "
-            f"{per_seed:>17} {geo:>16}"
+            line(
+                (
+                    str(r["strategy"]),
+                    str(int(r["seeds"])),
+                    _ci(r["final_iqm"], r["final_ci_low"], r["final_ci_high"]),
+                    _ci(
+                        r["gap_closed"],
+                        r["gap_closed_ci_low"],
+                        r["gap_closed_ci_high"],
+                        ".2f",
+                    ),
+                    _ci(r["ratio_to_random"], r["ratio_ci_low"], r["ratio_ci_high"]),
+                    _reach(
+                        r["steps_to_reach"],
+                        r["reach_ratio"],
+                        r["reach_ci_low"],
+                        r["reach_ci_high"],
+                    ),
+                    fit_sd,
+                )
+            )
         )
     return "\n".join(lines)

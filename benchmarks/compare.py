@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
-    wins = {"per seed": 0, "geo-mean curve": 0}
+    wins = 0
     tasks = args.tasks.split(",")
     for task in tasks:
         cfg = ExperimentConfig(
@@ -61,24 +61,21 @@ def main() -> None:
         )
         print(write_report(out, frame))
         table = summary_table(frame).set_index("strategy")
-        for reading, column in (
-            ("per seed", "ratio_to_random_budget"),
-            ("geo-mean curve", "geomean_ratio_to_random_budget"),
-        ):
-            ratios = [table.loc[a, column] for a in ADVERSARIES if a in table.index]
-            best = min((r for r in ratios if not math.isnan(r)), default=math.nan)
-            win = not math.isnan(best) and best <= 0.5
-            wins[reading] += win
-            shown = "not reached" if math.isnan(best) else f"{best:.2f}"
-            print(
-                f"best adversarial ratio ({reading}): {shown} -> "
-                f"{'meets' if win else 'misses'} the <= 0.50 target"
-            )
-    for reading, count in wins.items():
-        print(
-            f"adversarial met the <= 50 % target ({reading}) on {count} of {len(tasks)} tasks "
-            f"(target: at least 2)"
+        # Sustained reach on the seed-IQM curve; the upper CI end must be below 1 too.
+        best = min(
+            (
+                (table.loc[a, "reach_ratio"], table.loc[a, "reach_ci_high"])
+                for a in ADVERSARIES
+                if a in table.index and not math.isnan(table.loc[a, "reach_ratio"])
+            ),
+            default=(math.nan, math.nan),
         )
+        win = not math.isnan(best[0]) and best[0] <= 0.5 and best[1] < 1.0
+        wins += win
+        shown = "not reached" if math.isnan(best[0]) else f"{best[0]:.2f} (CI high {best[1]:.2f})"
+        print(f"best adversarial reach ratio: {shown} -> {'meets' if win else 'misses'} the "
+              "<= 0.50 target with CI below 1")
+    print(f"adversarial met the target on {wins} of {len(tasks)} tasks")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from advex.analysis.checkpoint import Checkpointer
 from advex.analysis.compare import run_compare
-from advex.analysis.coverage import CoverageConfig, build_coverage_set
+from advex.analysis.coverage import build_coverage_set
 from advex.analysis.experiment import ExperimentConfig, run_single
 from advex.analysis.results import RESULT_COLUMNS
 from advex.cli import main
@@ -19,6 +20,7 @@ from advex.cli import main
 TINY = {
     "model_config": {"num_members": 3, "num_elites": 2, "hidden_sizes": [32, 32]},
     "train": {"max_epochs": 5, "patience": 2},
+    "evaluation": {"fit_seeds": 2, "max_epochs": 6, "patience": 2},
     "coverage": {
         "n_starts": 60,
         "n_sb3_steps": 0,
@@ -54,13 +56,18 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFra
 def test_results_schema_and_files(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     out, frame = tiny_run
     assert list(frame.columns) == RESULT_COLUMNS
-    assert set(frame["strategy"]) == set(STRATEGIES)
+    assert set(frame["strategy"]) == set(STRATEGIES) | {"no-change", "ridge", "oracle"}
     assert set(frame["seed"]) == {0, 1}
     assert sorted(frame["env_steps"].unique()) == [100, 200, 300]
-    assert {"mse_1step", "mse_1step_raw", "rollout_mse_k5", "rollout_mse_k20", "nll_1step"} <= set(
-        frame["metric"]
-    )
+    strategy_metrics = set(frame.loc[frame["strategy"] == "random", "metric"])
+    assert {
+        "mse_1step", "mse_1step_median", "mse_1step_trim10", "mse_1step_raw", "nll_1step",
+        "mse_1step@random", "mse_1step@bang_bang", "mse_1step@perturbed",
+        "out_of_support_frac", "mse_1step@in_support", "fit_epochs", "fit_capped_frac",
+    } <= strategy_metrics
     assert np.isfinite(frame["value"]).all() and (frame["wall_s"] > 0).all()
+    fitted = frame[frame["strategy"].isin(STRATEGIES) & (frame["metric"] == "mse_1step")]
+    assert (fitted["n_fits"] == 2).all() and fitted["value_sd"].notna().all()
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), frame)
     assert len(pd.read_csv(out / "results.csv")) == len(frame)
     assert json.loads((out / "config.json").read_text())["steps"] == 300
@@ -85,7 +92,7 @@ def test_each_strategy_buffer_holds_only_its_own_data(tiny_run: tuple[Path, pd.D
 
 def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     cfg = _cfg(strategies=["adversarial-sf"])
-    coverage = build_coverage_set(cfg.task, 0, CoverageConfig(**cfg.coverage), progress=False)
+    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
     full = run_single(cfg, "adversarial-sf", 0, tmp_path / "full", coverage, progress=False)
     run_single(
         cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False, stop_after_rounds=1
@@ -95,7 +102,7 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     )
 
     def key(rows: list[dict]) -> list[tuple]:
-        return [(r["env_steps"], r["metric"], r["value"]) for r in rows]
+        return [(r["env_steps"], r["metric"], r["value"], str(r["value_sd"])) for r in rows]
 
     assert len(resumed) == len(full)
     assert key(resumed) == key(full)  # bit-identical values, wall_s aside
@@ -139,3 +146,53 @@ def test_unknown_backend_is_refused_before_anything_is_written(tmp_path: Path) -
     with pytest.raises(ValueError, match="valid: process, ray, serial"):
         run_compare(_cfg(), tmp_path / "out", backend="threads", workers=1)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
+
+
+def test_references_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    from advex.analysis.experiment import run_references
+    from advex.analysis.references import oracle_starts
+
+    cfg = _cfg(strategies=["random"])
+    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
+    oracle_cfg = replace(cfg.coverage_config(), n_starts=oracle_starts(coverage, cfg.steps))
+    oracle = build_coverage_set(cfg.task, 99, oracle_cfg, progress=False)
+    full = run_references(cfg, 0, tmp_path / "full", coverage, oracle, progress=False)
+    # a killed job: its progress holds only the first point
+    progress = json.loads((tmp_path / "full" / "progress.json").read_text())
+    first = [row for row in progress["rows"] if row["env_steps"] == 100]
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "progress.json").write_text(
+        json.dumps({"points": [0], "rows": first, "wall_s": 0.0})
+    )
+    resumed = run_references(cfg, 0, tmp_path / "cut", coverage, oracle, progress=False,
+                             resume=True)
+
+    def key(rows: list[dict]) -> list[tuple]:
+        return [(r["strategy"], r["env_steps"], r["metric"], r["value"]) for r in rows]
+
+    assert key(resumed) == key(full)
+    with pytest.raises(FileExistsError, match="resume"):
+        run_references(cfg, 0, tmp_path / "full", coverage, oracle, progress=False)
+
+
+def test_oracle_beats_no_change_by_a_wide_margin() -> None:
+    """On InvertedPendulum the model class trained on the yardstick's own distribution must
+    leave "learned nothing" far behind, or the gap-closed scale means nothing."""
+    from advex.analysis.experiment import run_references
+    from advex.analysis.references import oracle_starts
+
+    cfg = _cfg(
+        strategies=["random"], steps=1000, round_steps=1000,
+        evaluation={"fit_seeds": 2},  # the real stopping rule: fits that converge
+    )
+    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
+    oracle_cfg = replace(cfg.coverage_config(), n_starts=oracle_starts(coverage, cfg.steps))
+    oracle = build_coverage_set(cfg.task, 99, oracle_cfg, progress=False)
+    import tempfile
+
+    rows = run_references(cfg, 0, Path(tempfile.mkdtemp()) / "r", coverage, oracle,
+                          progress=False)
+    value = {(r["strategy"], r["metric"]): r["value"] for r in rows}
+    assert value[("no-change", "mse_1step")] > 0.9
+    assert value[("oracle", "mse_1step")] < 0.2 * value[("no-change", "mse_1step")]
+    assert value[("oracle", "fit_capped_frac")] == 0.0  # converged, not capped

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from advex.analysis import coverage as cov
 from advex.analysis.coverage import (
@@ -24,6 +25,7 @@ from advex.envs import get_state, make_env, set_state
 TASK = "InvertedPendulum-v5"
 SMALL = CoverageConfig(n_starts=60, horizon=20, n_random_rollout_steps=300,
                        n_bang_bang_steps=150, n_sb3_steps=0)
+SMALL_FREE = dataclasses.replace(SMALL, episodes="free")
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,13 @@ def small_set() -> CoverageSet:
     return build_coverage_set(TASK, 0, SMALL, progress=False)
 
 
+@pytest.fixture(scope="module")
+def free_set() -> CoverageSet:
+    return build_coverage_set(TASK, 0, SMALL_FREE, progress=False)
+
+
 def assert_sets_identical(a: CoverageSet, b: CoverageSet) -> None:
-    for name in ("start_states", "obs", "act", "sources"):
+    for name in ("start_states", "obs", "act", "sources", "lengths", "reward", "terminated"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and np.array_equal(x, y), name
     assert (a.task, a.seed, a.config) == (b.task, b.seed, b.config)
@@ -45,13 +52,15 @@ def test_shapes_dtypes_and_sources(small_set):
     assert small_set.obs.shape == (s, k + 1, 4) and small_set.obs.dtype == np.float32
     assert small_set.act.shape == (s, k, 1) and small_set.act.dtype == np.float32
     assert small_set.start_states.dtype == np.float64 and small_set.sources.dtype == np.int8
-    assert len(small_set) == s * k
+    assert small_set.lengths.shape == (s,) and small_set.lengths.max() <= k
+    assert len(small_set) == small_set.lengths.sum() == len(small_set.transitions()[0])
     counts = small_set.summary()["sources"]
     assert sum(counts.values()) == s
     assert counts["sb3"] == 0  # skipped with n_sb3_steps=0, share spread over the rest
     assert all(counts[name] > 0 for name in ("random", "bang_bang", "perturbed"))
     # actions uniform in the box, covering most of it
-    assert np.all(np.abs(small_set.act) <= 3.0) and np.ptp(small_set.act) > 5.0
+    _, act, _ = small_set.transitions()
+    assert np.all(np.abs(act) <= 3.0) and np.ptp(act) > 5.0
 
 
 def test_same_seed_is_bit_identical_other_seed_differs(small_set):
@@ -60,21 +69,66 @@ def test_same_seed_is_bit_identical_other_seed_differs(small_set):
     assert not np.array_equal(other.obs, small_set.obs)
 
 
-def test_recorded_rollouts_replay_from_start_states(small_set):
-    """The set is real simulator data: set_state + the recorded actions reproduce it."""
+@pytest.mark.parametrize("which", ["small_set", "free_set"])
+def test_recorded_rollouts_replay_from_start_states(which, request):
+    """The set is real simulator data: set_state + the recorded actions reproduce it, and a
+    rollout ends exactly where the env's own step says it terminated ("env") or at K."""
+    coverage = request.getfixturevalue(which)
     env = make_env(TASK)
     env.reset(seed=123)
     for i in (0, 25, 59):
-        first = set_state(env, small_set.start_states[i])
-        np.testing.assert_array_equal(first.astype(np.float32), small_set.obs[i, 0])
-        for t in range(SMALL.horizon):
-            next_obs = env.unwrapped.step(small_set.act[i, t])[0]
-            np.testing.assert_array_equal(next_obs.astype(np.float32), small_set.obs[i, t + 1])
+        first = set_state(env, coverage.start_states[i])
+        np.testing.assert_array_equal(first.astype(np.float32), coverage.obs[i, 0])
+        for t in range(coverage.lengths[i]):
+            next_obs, reward, terminated, _, _ = env.unwrapped.step(coverage.act[i, t])
+            np.testing.assert_array_equal(next_obs.astype(np.float32), coverage.obs[i, t + 1])
+            assert np.float32(reward) == coverage.reward[i, t]
+            assert coverage.terminated[i, t] == (terminated and which == "small_set")
+        if coverage.lengths[i] < SMALL.horizon:
+            assert which == "small_set" and terminated
 
 
-def test_rollouts_continue_past_termination(small_set):
-    """Open-loop, no reset: the pole angle leaves InvertedPendulum's 0.2 rad healthy range."""
-    assert np.abs(small_set.obs[:, :, 1]).max() > 0.2
+def test_env_episodes_score_only_reachable_transitions(small_set):
+    """"env" episodes: no start is terminated, nothing follows a termination, so every
+    transition starts inside InvertedPendulum's healthy range |pole angle| <= 0.2."""
+    obs, _, next_obs = small_set.transitions()
+    assert np.abs(small_set.obs[:, 0, 1]).max() <= 0.2  # starts
+    assert np.abs(obs[:, 1]).max() <= 0.2  # every transition's state
+    assert small_set.terminated.any()  # random actions do tip the pole within 20 steps
+    ends = small_set.lengths - 1
+    last_terminated = small_set.terminated[np.arange(small_set.n_starts), ends]
+    np.testing.assert_array_equal(last_terminated, np.abs(next_obs[np.cumsum(small_set.lengths)
+                                                                   - 1, 1]) > 0.2)
+    assert small_set.terminated.sum() == last_terminated.sum()  # only at a rollout's end
+    assert not small_set.valid[small_set.lengths < SMALL.horizon, -1].any()
+
+
+def test_free_episodes_continue_past_termination(free_set):
+    """"free" episodes: open loop, no reset, no termination; the pole falls past 0.2 rad."""
+    assert np.all(free_set.lengths == SMALL.horizon) and not free_set.terminated.any()
+    assert np.abs(free_set.obs[:, :, 1]).max() > 0.2
+    # pool episodes ignore termination too: some starts are already past the healthy range
+    assert np.abs(free_set.obs[:, 0, 1]).max() > 0.2
+
+
+def test_to_buffer_holds_every_transition_with_pool_and_step(small_set, tmp_path):
+    from advex.exploration.buffer import ReplayBuffer
+
+    path = tmp_path / "coverage.npz"
+    small_set.to_buffer().save(path)
+    buffer = ReplayBuffer.load(path)
+    batch = buffer.batch()
+    obs, act, next_obs = small_set.transitions()
+    np.testing.assert_array_equal(batch.obs, obs)
+    np.testing.assert_array_equal(batch.act, act)
+    np.testing.assert_array_equal(batch.next_obs, next_obs)
+    np.testing.assert_array_equal(batch.terminated, small_set.terminated[small_set.valid])
+    np.testing.assert_array_equal(buffer.column("start_pool"), small_set.row_sources())
+    np.testing.assert_array_equal(buffer.column("rollout_step"), small_set.row_steps())
+    # each rollout ends in exactly one terminated or truncated row
+    ends = batch.terminated | batch.truncated
+    assert ends.sum() == small_set.n_starts and not (batch.terminated & batch.truncated).any()
+    assert buffer.meta["episodes"] == "env" and buffer.meta["task"] == TASK
 
 
 def test_perturbed_starts_are_not_visited_states(small_set):
@@ -98,9 +152,12 @@ def test_perturb_moves_only_qpos_qvel_scaled_by_pool_spread():
     np.testing.assert_allclose(noise.std(axis=0) / pool[:, sl].std(axis=0), 0.1, rtol=0.1)
 
 
-def test_set_is_broader_than_random_rollouts(small_set):
-    """Per-dim obs std of the set beats that of random-action episodes of the same size."""
-    env = make_env(TASK)
+@pytest.mark.parametrize("which", ["small_set", "free_set"])
+def test_set_is_broader_than_random_rollouts(which, request):
+    """Per-dim obs std of the set beats that of random-action episodes of its size under the
+    same episode rules."""
+    small_set = request.getfixturevalue(which)
+    env = make_env(TASK, episodes=small_set.config.episodes)
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
     seen = []
@@ -110,7 +167,7 @@ def test_set_is_broader_than_random_rollouts(small_set):
         if terminated or truncated:
             obs, _ = env.reset()
     random_std = np.std(seen, axis=0)
-    set_std = small_set.obs[:, 1:].reshape(-1, 4).std(axis=0)
+    set_std = small_set.transitions()[2].std(axis=0)
     assert np.all(set_std > random_std), (set_std, random_std)
 
 
@@ -137,6 +194,12 @@ def test_default_config_builds_finite_sets(task):
     coverage = build_coverage_set(task, 0, dataclasses.replace(CoverageConfig(), n_sb3_steps=0),
                                   progress=False)
     assert coverage.n_starts == 2000 and np.all(np.isfinite(coverage.obs))
+    if task == "Hopper-v5":  # terminates when it falls: no start may be a fallen state
+        from advex.envs import get_task
+
+        starts = torch.as_tensor(coverage.obs[:, 0])
+        assert not get_task(task).term_fn(torch.zeros(len(starts), 3), starts).any()
+        assert coverage.terminated.any()
 
 
 def test_save_load_round_trip(small_set, tmp_path):
@@ -214,6 +277,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
         ({"n_starts": 0}, "n_starts"),
         ({"noise_scale": -0.1}, "noise_scale"),
         ({"sb3_algo": "td3"}, "sb3_algo"),
+        ({"episodes": "none"}, "unknown episodes mode 'none'; valid: env, free"),
         ({"frac_random": 0.5}, "sum to 1"),
         ({"n_random_rollout_steps": 0, "n_bang_bang_steps": 0, "n_sb3_steps": 0}, "empty"),
     ],
@@ -235,8 +299,8 @@ def test_env_is_closed_even_when_building_fails(monkeypatch):
     """A failure mid-build (here: the random pool) must not leak the simulator."""
     closed = []
 
-    def tracked_env(spec):
-        env = make_env(spec)
+    def tracked_env(spec, **kwargs):
+        env = make_env(spec, **kwargs)
         original = env.close
         env.close = lambda: (closed.append(spec.name), original())  # type: ignore[method-assign]
         return env

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from advex.analysis.coverage import CoverageConfig, CoverageSet
+from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, CoverageSet
 from advex.analysis.metrics import (
     CALIBRATION_NAMES,
     METRIC_NAMES,
     NonFinitePredictionWarning,
+    SupportBox,
     evaluate_model,
     rollout_errors,
     spearman,
@@ -27,7 +28,10 @@ S, K, O, A = 24, 20, 3, 2
 B_MATRIX = np.array([[1.0, 0.0], [0.5, -1.0], [0.0, 2.0]])  # O x A
 
 
-def make_synthetic_coverage(horizon: int = K, seed: int = 0) -> CoverageSet:
+def make_synthetic_coverage(
+    horizon: int = K, seed: int = 0, sources: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
+) -> CoverageSet:
     rng = np.random.default_rng(seed)
     act = rng.integers(-4, 5, size=(S, horizon, A)) / 4.0  # multiples of 1/4: exact in float32
     obs = np.empty((S, horizon + 1, O))
@@ -37,7 +41,10 @@ def make_synthetic_coverage(horizon: int = K, seed: int = 0) -> CoverageSet:
     return CoverageSet(
         task="synthetic", seed=seed, start_states=np.zeros((S, 5)),
         obs=obs.astype(np.float32), act=act.astype(np.float32),
-        sources=np.zeros(S, dtype=np.int8), config=CoverageConfig(horizon=horizon),
+        sources=np.zeros(S, dtype=np.int8) if sources is None else sources.astype(np.int8),
+        config=CoverageConfig(horizon=horizon), lengths=lengths,
+        terminated=None if lengths is None else (
+            np.arange(horizon)[None, :] == (lengths[:, None] - 1)) & (lengths[:, None] < horizon),
     )
 
 
@@ -83,7 +90,8 @@ def test_delta_scale_is_std_of_one_step_delta():
 
 def test_exact_dynamics_scores_zero_everywhere():
     metrics = evaluate_model(ExactModel(), make_synthetic_coverage())
-    assert set(metrics) == set(METRIC_NAMES)  # zero variance -> no calibration metrics
+    # zero variance -> no calibration metrics; one pool; no support given
+    assert set(metrics) == set(METRIC_NAMES) | {"mse_1step@random"}
     for name in ("mse_1step", "mse_1step_raw", "rollout_mse_k5", "rollout_mse_k20"):
         assert metrics[name] == 0.0, name
 
@@ -141,7 +149,7 @@ def test_calibrated_heteroscedastic_model_has_ratio_one_and_corr_one():
     assert metrics["calib_ratio"] == pytest.approx(1.0)
     # Per-transition variance and error agree up to float rounding, which can split ties.
     assert metrics["calib_corr"] > 0.99
-    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES)
+    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES) | {"mse_1step@random"}
 
 
 def test_torch_outputs_and_batch_size_do_not_change_results():
@@ -199,7 +207,7 @@ def test_wrong_obs_dim_and_wrong_prediction_shape_are_clear_errors():
     coverage = make_synthetic_coverage()
     model = ExactModel()
     model.obs_dim = O + 1
-    with pytest.raises(ValueError, match="obs_dim"):
+    with pytest.raises(ValueError, match="4-obs"):
         evaluate_model(model, coverage)
 
     class BadShape:
@@ -224,7 +232,7 @@ def test_real_advex_model_on_real_coverage_set():
     from advex.exploration.buffer import ReplayBuffer
 
     config = CoverageConfig(n_starts=30, horizon=20, n_random_rollout_steps=200,
-                            n_bang_bang_steps=100, n_sb3_steps=0)
+                            n_bang_bang_steps=100, n_sb3_steps=0, episodes="free")
     coverage = build_coverage_set("InvertedPendulum-v5", 0, config, progress=False)
     obs, act, next_obs = coverage.transitions()
     buffer = ReplayBuffer(coverage.obs_dim, coverage.act_dim)
@@ -233,7 +241,71 @@ def test_real_advex_model_on_real_coverage_set():
                np.zeros(n, bool), 0)
     model = models.make_model("ensemble", coverage.obs_dim, coverage.act_dim, None)
     model.fit(buffer, models.TrainConfig(max_epochs=2), seed=0, progress=False)
-    metrics = evaluate_model(model, coverage)
-    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES)
+    metrics = evaluate_model(model, coverage, support=SupportBox.of(obs[:100], act[:100]))
+    pools = {f"mse_1step@{name}" for name in ("random", "bang_bang", "perturbed")}
+    support = {"out_of_support_frac", "mse_1step@in_support", "mse_1step@out_of_support"}
+    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES) | pools | support
     assert all(math.isfinite(v) for v in metrics.values())
     assert metrics["mse_1step"] < evaluate_model(IdentityModel(), coverage)["mse_1step"] * 10
+
+
+def test_stratified_scores_weighted_by_counts_give_the_mean():
+    """Per-pool means weighted by their row counts equal the overall mean; median and trimmed
+    mean are those of the per-transition errors."""
+    sources = np.arange(S) % 4  # all four pools
+    lengths = np.random.default_rng(3).integers(1, K + 1, size=S).astype(np.int32)
+    coverage = make_synthetic_coverage(sources=sources, lengths=lengths)
+    metrics = evaluate_model(IdentityModel(), coverage)
+    obs, _, next_obs = coverage.transitions()
+    per_row = np.mean(((next_obs - obs) / coverage.delta_scale()) ** 2, axis=1)
+    pools = coverage.row_sources()
+    weighted = sum(
+        metrics[f"mse_1step@{name}"] * np.sum(pools == i) for i, name in enumerate(SOURCE_NAMES)
+    ) / len(pools)
+    assert weighted == pytest.approx(metrics["mse_1step"])
+    assert metrics["mse_1step"] == pytest.approx(per_row.mean())
+    assert metrics["mse_1step_median"] == pytest.approx(np.median(per_row))
+    cut = int(0.1 * len(per_row))
+    assert metrics["mse_1step_trim10"] == pytest.approx(np.sort(per_row)[cut:-cut].mean())
+    assert len(set(metrics[f"mse_1step@{n}"] for n in SOURCE_NAMES)) == 4  # pools differ
+
+
+def test_support_split_uses_the_training_inputs_box():
+    coverage = make_synthetic_coverage()
+    obs, act, next_obs = coverage.transitions()
+    # a "training set" that saw only obs[:, 0] >= 0
+    seen = obs[:, 0] >= 0
+    box = SupportBox.of(obs[seen], act[seen])
+    bias = np.array([0.1, 0.0, 0.0])
+    metrics = evaluate_model(ExactModel(bias), coverage, support=box)
+    assert metrics["out_of_support_frac"] == pytest.approx(1 - seen.mean())
+    inside = box.contains(obs, act)
+    np.testing.assert_array_equal(inside, seen)  # the box of the seen rows holds exactly them
+    # constant bias: same error on both sides; both equal the mean
+    assert metrics["mse_1step@in_support"] == pytest.approx(metrics["mse_1step"])
+    assert metrics["mse_1step@out_of_support"] == pytest.approx(metrics["mse_1step"])
+    everything = SupportBox.of(obs, act)
+    all_in = evaluate_model(ExactModel(bias), coverage, support=everything)
+    assert all_in["out_of_support_frac"] == 0.0 and "mse_1step@out_of_support" not in all_in
+
+
+def test_rollouts_average_only_starts_that_lasted_k_steps():
+    lengths = np.full(S, K, dtype=np.int32)
+    lengths[: S // 2] = 3  # half the rollouts terminated after 3 steps
+    coverage = make_synthetic_coverage(lengths=lengths)
+    bias = np.array([0.05, 0.05, -0.05])
+    curve = rollout_errors(ExactModel(bias), coverage)
+    per_step = np.mean((bias / coverage.delta_scale()) ** 2)
+    # integrator dynamics: k * bias at every surviving start, whoever survives
+    np.testing.assert_allclose(curve, per_step * np.arange(1, K + 1) ** 2, rtol=1e-5)
+    short = make_synthetic_coverage(lengths=np.full(S, 3, dtype=np.int32))
+    metrics = evaluate_model(ExactModel(bias), short)
+    assert "rollout_mse_k5" not in metrics and "mse_1step" in metrics
+
+
+def test_model_with_other_dims_is_refused_before_predicting():
+    model = ExactModel()
+    model.obs_dim, model.act_dim = O, A + 1  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="3-obs/3-act, the coverage set 3/2"):
+        evaluate_model(model, make_synthetic_coverage())
+    assert model.calls == 0
