@@ -1,7 +1,9 @@
-"""The ``advex`` command line: ``envs``, ``collect``, ``fit``, ``eval``, ``compare``.
+"""The ``advex`` command line: ``envs``, ``collect``, ``coverage``, ``fit``, ``eval``,
+``compare``, ``report``.
 
 Each subcommand is a thin shell over library calls; errors the user can fix (unknown task,
-bad file, bad numbers) are printed as one line ``advex: error: ...`` with exit status 2.
+bad file, bad numbers, a bad flag value) are printed as one line ``advex: error: ...`` with
+exit status 2, before any work is done.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from advex.envs.episodes import EPISODE_MODES
 
 if TYPE_CHECKING:
     from advex.analysis.coverage import CoverageSet
@@ -37,17 +41,45 @@ def _cmd_collect(args: argparse.Namespace) -> None:
         seed=args.seed,
         n_envs=args.n_envs,
         vectorization=args.vectorization,
+        episodes=args.episodes,
         progress=not args.quiet,
     )
+    buffer.meta["episodes"] = args.episodes
     path = buffer.save(args.out)
     episodes = len(set(buffer.episode_id.tolist()))
     print(f"wrote {len(buffer)} transitions ({episodes} episodes) of {args.task} to {path}")
 
 
-def _coverage_for(task: str, seed: int, quiet: bool) -> CoverageSet:
+def _coverage_for(task: str, seed: int, episodes: str, quiet: bool) -> CoverageSet:
     from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
 
-    return load_or_build_coverage(task, seed, CoverageConfig(), progress=not quiet)
+    return load_or_build_coverage(
+        task, seed, CoverageConfig(episodes=episodes), progress=not quiet
+    )
+
+
+def _cmd_coverage(args: argparse.Namespace) -> None:
+    from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, load_or_build_coverage
+    from advex.envs import get_task
+
+    get_task(args.task)
+    config = CoverageConfig(
+        episodes=args.episodes,
+        n_starts=args.n_starts,
+        horizon=args.horizon,
+        sb3_algo=args.sb3_algo,
+    )
+    coverage = load_or_build_coverage(args.task, args.seed, config, progress=not args.quiet)
+    path = coverage.to_buffer().save(args.out)
+    summary = coverage.summary()
+    pools = ", ".join(f"{name} {summary['sources'][name]}" for name in SOURCE_NAMES)
+    print(
+        f"wrote the {args.task} coverage set (seed {args.seed}, {args.episodes} episodes) to "
+        f"{path}: {len(coverage)} transitions from {coverage.n_starts} starts ({pools}); "
+        f"{summary['n_terminated_rollouts']} rollouts terminated before {coverage.horizon} "
+        "steps. Columns start_pool (index into "
+        f"{','.join(SOURCE_NAMES)}) and rollout_step; read it with ReplayBuffer.load."
+    )
 
 
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:
@@ -57,7 +89,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
-    from advex.analysis.metrics import evaluate_model
+    from advex.analysis.metrics import SupportBox, evaluate_model
     from advex.exploration.buffer import ReplayBuffer
     from advex.models import TrainConfig, make_model
 
@@ -65,6 +97,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     task = args.task or buffer.meta.get("task")
     if task is None:
         raise ValueError(f"{args.buffer} does not record its task; pass --task")
+    _check_dims(task, buffer.obs_dim, buffer.act_dim, f"buffer {args.buffer}")
+    episodes = args.episodes or buffer.meta.get("episodes", "env")
     model = make_model(args.model, buffer.obs_dim, buffer.act_dim)
     history = model.fit(
         buffer, TrainConfig(max_epochs=args.epochs), seed=args.seed, progress=not args.quiet
@@ -75,8 +109,28 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         f"trained {args.model} on {len(buffer)} transitions of {task}: "
         f"{history.epochs} epochs, best val loss {min(history.val_loss):.4g}; saved {args.out}"
     )
-    metrics = evaluate_model(model, _coverage_for(task, args.coverage_seed, args.quiet))
-    _print_metrics(f"held-out coverage set ({task}, seed {args.coverage_seed}):", metrics)
+    batch = buffer.batch()
+    metrics = evaluate_model(
+        model,
+        _coverage_for(task, args.coverage_seed, episodes, args.quiet),
+        support=SupportBox.of(batch.obs, batch.act),
+    )
+    _print_metrics(
+        f"held-out coverage set ({task}, seed {args.coverage_seed}, {episodes} episodes):",
+        metrics,
+    )
+
+
+def _check_dims(task: str, obs_dim: int, act_dim: int, what: str) -> None:
+    """One clear line when ``what`` does not have ``task``'s dimensions (before any work)."""
+    from advex.envs import get_task
+
+    spec = get_task(task)
+    if (obs_dim, act_dim) != (spec.obs_dim, spec.act_dim):
+        raise ValueError(
+            f"{what} is {obs_dim}-obs/{act_dim}-act but {spec.name} is "
+            f"{spec.obs_dim}-obs/{spec.act_dim}-act"
+        )
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
@@ -84,9 +138,13 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     from advex.models import TransitionModel
 
     model = TransitionModel.load(args.model)
-    metrics = evaluate_model(model, _coverage_for(args.task, args.coverage_seed, args.quiet))
+    _check_dims(args.task, model.obs_dim, model.act_dim, f"model {args.model}")
+    coverage = _coverage_for(args.task, args.coverage_seed, args.episodes, args.quiet)
+    metrics = evaluate_model(model, coverage)
     _print_metrics(
-        f"{args.model} on the {args.task} coverage set (seed {args.coverage_seed}):", metrics
+        f"{args.model} on the {args.task} coverage set (seed {args.coverage_seed}, "
+        f"{args.episodes} episodes):",
+        metrics,
     )
 
 
@@ -120,9 +178,13 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         ("round_steps", args.round),
         ("model", args.model),
         ("n_envs", args.n_envs),
+        ("episodes", args.episodes),
     ):
         if value is not None:
             overrides[key] = value
+    for key, value in (("fit_seeds", args.fit_seeds), ("points", args.eval_points)):
+        if value is not None:
+            overrides["evaluation"] = {**overrides.get("evaluation", {}), key: value}
     if args.strategies is not None:
         overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
     cfg = ExperimentConfig.from_dict(overrides)
@@ -159,8 +221,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad flags end in one line ``advex: error: ...`` (exit 2), like every other advex error;
+    ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"advex: error: {message}\n")
+
+
+EPISODES_HELP = (
+    "episode rules: 'env' (the task's termination ends episodes and coverage rollouts) or "
+    "'free' (no termination; episodes end at the time limit)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="advex",
         description="Adversarial exploration for robust robot transition models (MuJoCo).",
     )
@@ -175,9 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-envs", type=_positive_int, default=1)
     p.add_argument("--vectorization", choices=["lean", "async"], default="lean")
+    p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
     p.add_argument("--out", type=Path, default=Path("data/buffer.npz"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser(
+        "coverage",
+        help="write a task's held-out coverage set as an ordinary buffer file",
+        description="Build (or take from the cache) the coverage set that scores models and "
+        "write it with ReplayBuffer.save: obs, act, next_obs, reward, terminated, truncated, "
+        "episode_id (= start), plus columns start_pool and rollout_step.",
+    )
+    p.add_argument("--task", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
+    p.add_argument("--n-starts", type=_positive_int, default=2000)
+    p.add_argument("--horizon", type=_positive_int, default=20)
+    p.add_argument("--sb3-algo", choices=["sac", "ppo"], default="sac")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_coverage)
 
     p = sub.add_parser("fit", help="train a transition model on a buffer; print held-out metrics")
     p.add_argument("--buffer", type=Path, required=True)
@@ -187,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=200, help="max epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--coverage-seed", type=int, default=0)
+    p.add_argument(
+        "--episodes", choices=EPISODE_MODES, default=None,
+        help="the coverage set's episode rules (default: the buffer's, else 'env')",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_fit)
 
@@ -194,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--task", required=True)
     p.add_argument("--coverage-seed", type=int, default=0)
+    p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
@@ -210,6 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--round", type=_positive_int, default=None, help="env steps per round")
     p.add_argument("--model", default=None, help="mlp or ensemble")
     p.add_argument("--n-envs", type=_positive_int, default=None)
+    p.add_argument("--episodes", choices=EPISODE_MODES, default=None, help=EPISODES_HELP)
+    p.add_argument(
+        "--fit-seeds", type=_positive_int, default=None,
+        help="fresh evaluation fits per evaluation point (default 3)",
+    )
+    p.add_argument(
+        "--eval-points", choices=["every", "log"], default=None,
+        help="evaluate after every round (default) or after rounds 1, 2, 4, 8, ... and the last",
+    )
     p.add_argument(
         "--config",
         type=Path,

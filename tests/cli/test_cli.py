@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,9 @@ def test_fit_then_eval(
     monkeypatch.setattr(
         cli,
         "_coverage_for",
-        lambda task, seed, quiet: load_or_build_coverage(task, seed, small, progress=False),
+        lambda task, seed, episodes, quiet: load_or_build_coverage(
+            task, seed, replace(small, episodes=episodes), progress=False
+        ),
     )
     data = tmp_path / "ip.npz"
     main(
@@ -186,3 +189,57 @@ def test_compare_resume_reuses_the_saved_config(tmp_path: Path) -> None:
     again = pd.read_parquet(out / "results.parquet")
     pd.testing.assert_frame_equal(first, again)
     assert (out / "sample_efficiency.png").is_file() and (out / "report.md").is_file()
+
+
+def test_coverage_writes_an_ordinary_buffer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADVEX_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "cov.npz"
+    args = ["coverage", "--task", "InvertedPendulum-v5", "--seed", "1", "--n-starts", "30",
+            "--sb3-algo", "ppo", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    buffer = ReplayBuffer.load(out)
+    steps = buffer.column("rollout_step")
+    assert buffer.meta["episodes"] == "env" and set(buffer.column("start_pool")) <= {0, 1, 2, 3}
+    assert len(set(buffer.episode_id.tolist())) == 30 and steps.min() == 0 and steps.max() < 20
+    assert abs(buffer.batch().obs[:, 1]).max() <= 0.2  # env episodes: the pole never fallen
+    assert f"{len(buffer)} transitions from 30 starts" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "--episodes", "sometimes"], "argument --episodes: invalid choice"),
+        (["coverage", "--task", "InvertedPendulum-v5", "--episodes", "x", "--out", "c.npz"],
+         "invalid choice: 'x'"),
+        (["eval", "--model", "m.pt", "--task", "InvertedPendulum-v5", "--episodes", "none"],
+         "invalid choice"),
+    ],
+)
+def test_bad_flag_values_are_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("advex: error:") and message in err and err.count("\n") == 1
+
+
+def test_eval_refuses_a_model_of_other_dims_before_building_coverage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import advex.cli as cli
+    from advex.models import make_model
+
+    model = tmp_path / "hc.pt"
+    make_model("mlp", 17, 6, {"hidden_sizes": [8]}).save(model)
+
+    def no_coverage(*args: object) -> None:
+        raise AssertionError("eval built a coverage set for a model it cannot score")
+
+    monkeypatch.setattr(cli, "_coverage_for", no_coverage)
+    assert main(["eval", "--model", str(model), "--task", "InvertedPendulum-v5"]) == 2
+    err = capsys.readouterr().err
+    assert "17-obs/6-act but InvertedPendulum-v5 is 4-obs/1-act" in err and err.count("\n") == 1
