@@ -16,7 +16,15 @@ from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
 
 HEADLINE_METRIC = "mse_1step"
-SECONDARY_METRICS = ("rollout_mse_k20",)
+#: Further tables in report.md: the robust and stratified readings of the headline (where the
+#: error comes from: data the model saw the like of, or extrapolation), then rollouts.
+SECONDARY_METRICS = (
+    "mse_1step_median",
+    "mse_1step@in_support",
+    "mse_1step@out_of_support",
+    "out_of_support_frac",
+    "rollout_mse_k20",
+)
 
 EXPLANATION = [
     "How to read the tables (rliable-style statistics over seeds):",
@@ -59,7 +67,8 @@ def write_report(out: Path, frame: pd.DataFrame | None = None) -> str:
         f"Strategies: {', '.join(sorted(frame['strategy'].unique()))}; "
         f"seeds: {sorted(frame['seed'].unique().tolist())}; budget: {budget} env steps"
         + (f", rounds of {config['round_steps']}" if "round_steps" in config else "")
-        + ". Errors are on the task's held-out coverage set.",
+        + (f", {config['episodes']} episodes" if "episodes" in config else "")
+        + ". Errors are on the task's held-out coverage set (same episode rules).",
         "",
         *EXPLANATION,
         "",
@@ -71,6 +80,15 @@ def write_report(out: Path, frame: pd.DataFrame | None = None) -> str:
     for metric in SECONDARY_METRICS:
         if metric in set(frame["metric"]):
             lines += ["```", format_table(summary_table(frame, metric)), "```", ""]
+    capped = frame.loc[frame["metric"] == "fit_capped_frac"]
+    if len(capped):
+        weights = capped["n_fits"].to_numpy()
+        share = float((capped["value"].to_numpy() * weights).sum() / weights.sum())
+        lines += [
+            f"Evaluation fits that reached the epoch cap instead of converging: {share:.1%} "
+            f"of {int(weights.sum())}.",
+            "",
+        ]
     lines += ["![sample efficiency](sample_efficiency.png)", ""]
     write_text_atomic(out / "report.md", "\n".join(lines))
     return text

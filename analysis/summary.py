@@ -249,7 +249,7 @@ def format_table(table: pd.DataFrame) -> str:
     metric = table.attrs.get("metric", "mse_1step")
     reference = table.attrs.get("reference", "random")
     confidence = table.attrs.get("confidence", 0.95)
-    widths = (14, 5, 24, 18, 20, 26, 6)
+    widths = (14, 5, 24, 21, 20, 24, 6)
     header = (
         "strategy",
         "seeds",
@@ -287,7 +287,7 @@ def format_table(table: pd.DataFrame) -> str:
                         r["gap_closed"],
                         r["gap_closed_ci_low"],
                         r["gap_closed_ci_high"],
-                        ".2f",
+                        ".3f",
                     ),
                     _ci(r["ratio_to_random"], r["ratio_ci_low"], r["ratio_ci_high"]),
                     _reach(
