@@ -27,10 +27,11 @@ import numpy as np
 from advex.analysis.coverage_set import CoverageSet
 from advex.analysis.evaluation import Score, score_models
 from advex.analysis.metrics import SupportBox
+from advex.analysis.statistics import REFERENCE_NAMES
 from advex.types import TransitionBatch
 
-#: Reference rows, in the order they are listed.
-REFERENCES: tuple[str, ...] = ("no-change", "ridge", "oracle")
+#: Reference rows, in the order they are listed (the summary's statistics know them too).
+REFERENCES: tuple[str, ...] = REFERENCE_NAMES
 
 
 class NoChangeModel:
