@@ -68,6 +68,23 @@ class EnsembleConfig:
             )
 
 
+def soft_bound_logvar(
+    logvar: torch.Tensor, min_logvar: torch.Tensor, max_logvar: torch.Tensor
+) -> torch.Tensor:
+    """Log-variance softly kept within ``[min_logvar, max_logvar]`` (PETS appendix A.1): the
+    bounds broadcast against ``logvar``."""
+    logvar = max_logvar - F.softplus(max_logvar - logvar)
+    return min_logvar + F.softplus(logvar - min_logvar)
+
+
+def summed_member_nll(
+    mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Gaussian NLL up to constants of ``M x b x O`` predictions: mean over rows and dims per
+    member, summed over members (so each member's gradient is its own loss's)."""
+    return ((mean - target).square() * (-logvar).exp() + logvar).mean(dim=(1, 2)).sum()
+
+
 class EnsembleLinear(nn.Module):
     """``E`` independent affine maps applied in one batched matmul.
 
@@ -137,9 +154,7 @@ class EnsembleModel(TransitionModel):
         for layer in self.hidden:
             h = self.activation(layer(h))
         mean, logvar = self.output(h).chunk(2, dim=-1)
-        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
-        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
-        return mean, logvar
+        return mean, soft_bound_logvar(logvar, self.min_logvar, self.max_logvar)
 
     def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = self.forward_logvar(x_norm)
@@ -160,7 +175,7 @@ class EnsembleModel(TransitionModel):
         members, plus the log-variance bound penalty. Inputs ``E x b x O`` / ``E x b x A``."""
         mean, logvar = self.forward_logvar(self.normalized_inputs(obs, act))
         target = self.normalized_targets(obs, next_obs)
-        nll = ((mean - target).square() * (-logvar).exp() + logvar).mean(dim=(1, 2)).sum()
+        nll = summed_member_nll(mean, logvar, target)
         bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
         return nll + self.config.logvar_penalty * bound_penalty
 

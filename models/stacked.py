@@ -19,10 +19,15 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from advex.models.base import TransitionModel, make_activation
-from advex.models.ensemble import EnsembleConfig, EnsembleLinear, EnsembleModel
+from advex.models.ensemble import (
+    EnsembleConfig,
+    EnsembleLinear,
+    EnsembleModel,
+    soft_bound_logvar,
+    summed_member_nll,
+)
 
 
 class StackedEnsemble(TransitionModel):
@@ -99,8 +104,7 @@ class StackedEnsemble(TransitionModel):
             h = self.activation(layer(h))
         mean, logvar = self.output(h).chunk(2, dim=-1)
         grouped = logvar.reshape(self.num_groups, self.group_size, *logvar.shape[1:])
-        grouped = self.max_logvar - F.softplus(self.max_logvar - grouped)
-        grouped = self.min_logvar + F.softplus(grouped - self.min_logvar)
+        grouped = soft_bound_logvar(grouped, self.min_logvar, self.max_logvar)
         return mean, grouped.reshape(logvar.shape)
 
     def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +125,7 @@ class StackedEnsemble(TransitionModel):
         each group's log-variance bound penalty). Inputs ``GE x b x O`` / ``GE x b x A``."""
         mean, logvar = self.forward_logvar(self.normalized_inputs(obs, act))
         target = self.normalized_targets(obs, next_obs)
-        nll = ((mean - target).square() * (-logvar).exp() + logvar).mean(dim=(1, 2)).sum()
+        nll = summed_member_nll(mean, logvar, target)
         bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
         return nll + self.config.logvar_penalty * bound_penalty
 
