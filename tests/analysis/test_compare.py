@@ -196,3 +196,29 @@ def test_oracle_beats_no_change_by_a_wide_margin() -> None:
     assert value[("no-change", "mse_1step")] > 0.9
     assert value[("oracle", "mse_1step")] < 0.2 * value[("no-change", "mse_1step")]
     assert value[("oracle", "fit_capped_frac")] == 0.0  # converged, not capped
+
+
+@pytest.mark.parametrize("strategy", ["random", "adversarial-sf", "adversarial-pw", "disagreement"])
+def test_free_episodes_reach_every_strategy(strategy: str, tmp_path: Path) -> None:
+    """Under "free" rules every strategy's data goes past the pendulum's 0.2 rad limit and no
+    row is terminated; the coverage set it is scored on follows the same rules."""
+    cfg = _cfg(strategies=[strategy], steps=1200, round_steps=1200, episodes="free",
+               references=[], evaluation={"fit_seeds": 1, "max_epochs": 2})
+    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
+    assert coverage.config.episodes == "free" and not coverage.terminated.any()
+    run_single(cfg, strategy, 0, tmp_path / "run", coverage, progress=False)
+    buffer = Checkpointer(tmp_path / "run").load().buffer
+    data = buffer.batch()
+    assert buffer.meta["episodes"] == "free" and not data.terminated.any()
+    assert np.abs(data.obs[:, 1]).max() > 0.2
+
+
+def test_coverage_must_follow_the_runs_episode_rules() -> None:
+    with pytest.raises(ValueError, match="must follow the run's rules"):
+        _cfg(episodes="free", coverage={**TINY["coverage"], "episodes": "env"})
+    with pytest.raises(ValueError, match="unknown episodes mode"):
+        _cfg(episodes="sometimes")
+    with pytest.raises(ValueError, match="unknown evaluation points"):
+        _cfg(evaluation={"points": "often"})
+    with pytest.raises(ValueError, match="unknown evaluation config field"):
+        _cfg(evaluation={"fit_seed": 2})
