@@ -85,7 +85,7 @@ def _cmd_coverage(args: argparse.Namespace) -> None:
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     print(title)
     for name, value in metrics.items():
-        print(f"  {name:<16} {value:.6g}")
+        print(f"  {name:<26} {value:.6g}")
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
