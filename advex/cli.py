@@ -183,8 +183,9 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         if value is not None:
             overrides[key] = value
     for key, value in (("fit_seeds", args.fit_seeds), ("points", args.eval_points)):
-        if value is not None:
-            overrides["evaluation"] = {**overrides.get("evaluation", {}), key: value}
+        if value is not None:  # on top of the run's evaluation settings, else the defaults
+            base = overrides.get("evaluation", ExperimentConfig().evaluation)
+            overrides["evaluation"] = {**base, key: value}
     if args.strategies is not None:
         overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
     cfg = ExperimentConfig.from_dict(overrides)
@@ -316,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--eval-points", choices=["every", "log"], default=None,
-        help="evaluate after every round (default) or after rounds 1, 2, 4, 8, ... and the last",
+        help="evaluate after every round, or after rounds 1, 2, 4, 8, ... and the last "
+        "(the no-argument run's default: log)",
     )
     p.add_argument(
         "--config",

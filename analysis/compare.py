@@ -20,6 +20,7 @@ Output folder::
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -100,19 +101,30 @@ def prepare_coverage(
         if "oracle" in cfg.references:
             oracle_path = out / "coverage" / f"oracle_seed{seed}.npz"
             if not oracle_path.exists():
-                oracle_config = replace(config, n_starts=oracle_starts(coverage, cfg.steps))
-                oracle = load_or_build_coverage(
-                    cfg.task, derive_seed(seed, "oracle-coverage"), oracle_config,
-                    progress=progress,
-                )
-                if len(oracle) < cfg.steps:
-                    raise RuntimeError(
-                        f"oracle coverage set of seed {seed} holds {len(oracle)} transitions, "
-                        f"fewer than the budget {cfg.steps}"
-                    )
-                oracle.save(oracle_path)
+                _oracle_set(cfg, seed, coverage, progress).save(oracle_path)
         paths[seed] = (path, oracle_path)
     return paths
+
+
+def _oracle_set(
+    cfg: ExperimentConfig, seed: int, coverage: CoverageSet, progress: bool
+) -> CoverageSet:
+    """The oracle's coverage set of ``seed``: built like ``coverage`` with another seed and
+    enough starts for ``cfg.steps`` transitions. Rollout lengths vary from start to start under
+    ``"env"`` rules, so a set that falls short is rebuilt with half as many starts again."""
+    n_starts = oracle_starts(coverage, cfg.steps)
+    for _ in range(8):
+        config = replace(cfg.coverage_config(), n_starts=n_starts)
+        oracle = load_or_build_coverage(
+            cfg.task, derive_seed(seed, "oracle-coverage"), config, progress=progress
+        )
+        if len(oracle) >= cfg.steps:
+            return oracle
+        n_starts = math.ceil(1.5 * n_starts)
+    raise RuntimeError(
+        f"oracle coverage set of seed {seed} holds {len(oracle)} transitions from {n_starts} "
+        f"starts, fewer than the budget {cfg.steps}"
+    )
 
 
 def run_compare(

@@ -16,7 +16,8 @@ for models that predict a variance):
                      (``random``, ``sb3``, ``bang_bang``, ``perturbed``; pools with no rows are
                      left out). Weighted by their row counts they give ``mse_1step``.
 * ``mse_1step@in_support`` / ``mse_1step@out_of_support`` / ``out_of_support_frac``  only
-                     when the model's own training inputs are given (``support=``): a coverage
+                     when the inputs of the data the model was fitted on are given
+                     (``support=``; the whole buffer, both splits): a coverage
                      transition is *in support* when every input coordinate (each obs and each
                      action dimension) lies within ``[min, max]`` of that coordinate over the
                      training inputs; out of support otherwise. The fraction is of transitions.
@@ -201,7 +202,8 @@ def evaluate_model(
 ) -> dict[str, float]:
     """Held-out metrics of ``model`` on ``coverage`` (names and units in the module docstring).
 
-    ``support``: the box of the model's own training inputs, for the in/out-of-support split.
+    ``support``: the box of the inputs the model was fitted on (its whole buffer), for the
+    in/out-of-support split.
     ``rollout_mse_k{k}`` is left out when no rollout of the set lasts k steps (a warning says
     so when k exceeds the set's horizon; under ``"env"`` episodes short rollouts are normal).
     """
@@ -234,8 +236,17 @@ def evaluate_model(
     else:
         bad = int((~np.all(np.isfinite(mean), axis=1)).sum())
         reason = f"the predicted mean is non-finite for {bad} of {len(mean)} transitions"
-        for name in ("mse_1step", "mse_1step_median", "mse_1step_trim10", "mse_1step_raw"):
-            metrics[name] = _warn_inf(name, reason)
+        # Every error metric a finite model would have gets inf (the stratified ones too, so
+        # a diverged fit never makes a metric vanish from one point of a curve).
+        per_row = np.full(len(mean), math.inf)
+        stratified = _stratified(per_row, coverage, obs, act, support)
+        names = ["mse_1step", "mse_1step_median", "mse_1step_trim10", *stratified]
+        for name in names:
+            if name == "out_of_support_frac":  # a fact about the data, not the model
+                metrics[name] = stratified[name]
+            else:
+                metrics[name] = _warn_inf(name, reason)
+        metrics["mse_1step_raw"] = _warn_inf("mse_1step_raw", reason)
 
     curve = rollout_errors(model, coverage, batch_size)
     for k in ROLLOUT_STEPS:

@@ -6,7 +6,8 @@ data), and a comparison has only a handful of seeds, so this follows rliable's h
 (Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice"):
 
 - the point estimate is the interquartile mean (IQM, the mean of the middle 50 % of seeds):
-  robust to one wild seed, yet less noisy than the median;
+  robust to a wild seed once there are four or more (with three or fewer it trims nothing
+  and is the plain mean), yet less noisy than the median;
 - intervals are percentile bootstrap CIs over seeds (no normality assumption, which a t-table
   on five heavy-tailed values would make);
 - comparisons with a reference (random exploration, the no-change model, the oracle) are
@@ -143,7 +144,16 @@ def bootstrap_ci(
         **{_RNG_KW: np.random.default_rng(seed)},
     )
     ci = result.confidence_interval
-    return float(ci.low), float(ci.high)
+    return _infinite_end(float(ci.low), values), _infinite_end(float(ci.high), values)
+
+
+def _infinite_end(end: float, values: np.ndarray) -> float:
+    """A CI end that came out NaN because the percentile fell between two equal infinities (a
+    diverged seed: an ``inf`` error, a ``-inf`` gap) is that infinity."""
+    if not math.isnan(end):
+        return end
+    signs = set(np.sign(values[np.isinf(values)]).tolist())
+    return math.copysign(math.inf, signs.pop()) if len(signs) == 1 else end
 
 
 def _align(*columns: SeedValues) -> tuple[pd.Index, list[np.ndarray]]:
@@ -174,18 +184,23 @@ def paired_ratio(
 
     Errors compare multiplicatively (0.5x random is as good as 2x is bad), so the aggregate is
     ``exp(mean(log ratio))`` and the CI is the percentile bootstrap of the mean log ratio,
-    exponentiated. Ratios that are not finite and positive (a zero or NaN value) are NaN in
-    ``per_seed`` and left out of the aggregate.
+    exponentiated. A seed whose value diverged (``inf``) has ratio ``inf`` and makes the
+    aggregate ``inf``: a diverged seed is a result, never silently dropped. Ratios that are
+    undefined (a NaN, or a zero or negative value or reference) are NaN in ``per_seed`` and
+    left out of the aggregate.
     """
     seeds, (v, r) = _align(values, reference)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = v / r
-    ok = np.isfinite(ratios) & (ratios > 0)
+    ok = (ratios > 0) & ~np.isnan(ratios) & np.isfinite(r) & (r > 0)
     ratios = np.where(ok, ratios, np.nan)
     per_seed = pd.Series(ratios, index=seeds, name="ratio")
     logs = np.log(ratios[ok])
     if logs.size == 0:
         return Estimate(math.nan, math.nan, math.nan, per_seed)
+    if np.isinf(logs).any():
+        low, high = bootstrap_ci(logs, _mean, confidence, n_resamples, seed)
+        return Estimate(math.inf, math.exp(low), math.inf, per_seed)
     low, high = bootstrap_ci(logs, _mean, confidence, n_resamples, seed)
     return Estimate(float(np.exp(logs.mean())), math.exp(low), math.exp(high), per_seed)
 
@@ -202,13 +217,17 @@ def gap_closed(
     ``(no_change - value) / (no_change - oracle)``; then IQM with a bootstrap CI across seeds.
 
     0 = no better than predicting s' = s, 1 = as good as training on held-out-like data
-    (can exceed 1 or go below 0). Seeds are paired (each seed has its own coverage set); a
-    seed where ``no_change == oracle`` has no gap and is NaN, left out of the aggregate.
+    (can exceed 1 or go below 0). Seeds are paired (each seed has its own coverage set). A
+    seed where the oracle is no better than no-change (``no_change - oracle <= 0``) has no gap
+    to close and is NaN, left out of the aggregate (dividing by a negative gap would flip the
+    sign). A diverged strategy value (``inf``) gives ``-inf``, which the IQM trims once there
+    are four or more seeds and which otherwise shows.
     """
     seeds, (v, nc, orc) = _align(value, no_change, oracle)
+    scale = nc - orc
     with np.errstate(divide="ignore", invalid="ignore"):
-        gaps = (nc - v) / (nc - orc)
-    gaps = np.where(np.isfinite(gaps), gaps, np.nan)
+        gaps = (nc - v) / scale
+    gaps = np.where((scale > 0) & np.isfinite(scale) & ~np.isnan(gaps), gaps, np.nan)
     per_seed = pd.Series(gaps, index=seeds, name="gap_closed")
     low, high = bootstrap_ci(gaps, iqm, confidence, n_resamples, seed)
     return Estimate(iqm(gaps), low, high, per_seed)

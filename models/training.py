@@ -211,6 +211,13 @@ def fit_model(
     train_batch, val_batch = _resolve_data(data, val, config)
     if len(train_batch) == 0:
         raise ValueError("fit: no training rows (empty data, or every row went to validation)")
+    if val_batch is None and len(group_sizes) > 1:
+        # Without held-out rows the only score is the summed training loss of all groups,
+        # which would stop them together: not independent fits.
+        raise ValueError(
+            f"fit: a model of {len(group_sizes)} groups needs validation rows to stop each "
+            "group on its own score (val_fraction > 0 and enough rows)"
+        )
     device = torch.device(config.device)
     model.to(device)
     train = _tensors(model, train_batch, "training data", device)

@@ -12,7 +12,7 @@ import pytest
 
 from advex.analysis.checkpoint import Checkpointer
 from advex.analysis.compare import run_compare
-from advex.analysis.coverage import build_coverage_set
+from advex.analysis.coverage import CoverageSet, build_coverage_set
 from advex.analysis.experiment import ExperimentConfig, run_single
 from advex.analysis.results import RESULT_COLUMNS
 from advex.cli import main
@@ -222,3 +222,16 @@ def test_coverage_must_follow_the_runs_episode_rules() -> None:
         _cfg(evaluation={"points": "often"})
     with pytest.raises(ValueError, match="unknown evaluation config field"):
         _cfg(evaluation={"fit_seed": 2})
+
+
+def test_oracle_set_always_holds_the_budget(tmp_path: Path) -> None:
+    """Rollout lengths vary under "env" rules, so a first oracle set can fall short of the
+    budget; it is rebuilt larger instead of failing the comparison."""
+    from advex.analysis.compare import prepare_coverage
+
+    coverage = {**TINY["coverage"], "n_starts": 40}
+    for steps in (120, 170, 400):
+        cfg = _cfg(strategies=["random"], steps=steps, round_steps=steps, coverage=coverage)
+        _, oracle_path = prepare_coverage(cfg, tmp_path / str(steps), progress=False)[0]
+        assert oracle_path is not None
+        assert len(CoverageSet.load(oracle_path)) >= steps

@@ -184,6 +184,16 @@ def test_non_finite_predictions_give_inf_and_name_the_metric():
                         if issubclass(w.category, NonFinitePredictionWarning))
     for name in ("mse_1step", "nll_1step", "rollout_mse_k20"):
         assert name in messages
+    # the same metric names as a finite model's, the stratified ones included
+    obs, act, _ = coverage.transitions()
+    box = SupportBox.of(obs[:50], act[:50])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        broken = evaluate_model(NaNForLargeStateModel(var=[0.1, 0.1, 0.1]), coverage, support=box)
+        fine = evaluate_model(ExactModel(var=[0.1, 0.1, 0.1]), coverage, support=box)
+    assert set(broken) == set(fine)
+    assert broken["mse_1step@random"] == broken["mse_1step@in_support"] == math.inf
+    assert broken["out_of_support_frac"] == fine["out_of_support_frac"] > 0
 
 
 def test_negative_variance_makes_nll_inf_not_nan():

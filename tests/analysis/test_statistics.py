@@ -160,3 +160,23 @@ def test_reach_bootstrap_resamples_seeds_paired() -> None:
     reach = reach_vs_reference(STEPS, strategy, random, seed=0)
     assert (reach.steps, reach.ratio) == (100.0, 0.25)
     assert (reach.ci_low, reach.ci_high) == (0.25, 0.25)
+
+
+def test_diverged_seed_is_never_silently_dropped() -> None:
+    """A strategy whose fits diverged on one seed (value inf) must not be summarised from its
+    good seeds only."""
+    from advex.analysis.statistics import gap_closed, paired_ratio
+
+    ratio = paired_ratio(np.array([0.5, 0.5, 0.5, np.inf]), np.array([0.6] * 4))
+    assert ratio.value == np.inf and ratio.ci_high == np.inf
+    gap = gap_closed(np.array([0.5, 0.5, np.inf]), np.array([1.0] * 3), np.array([0.2] * 3))
+    assert gap.value == -np.inf  # 3 seeds: the IQM trims nothing, the divergence shows
+    four = gap_closed(np.array([0.5] * 3 + [np.inf]), np.array([1.0] * 4), np.array([0.2] * 4))
+    assert math.isfinite(four.value) and four.ci_low == -np.inf  # trimmed, but in the CI
+
+
+def test_gap_closed_undefined_when_the_oracle_is_no_better_than_no_change() -> None:
+    from advex.analysis.statistics import gap_closed
+
+    gap = gap_closed(np.array([1.5, 0.5]), np.array([1.0, 1.0]), np.array([1.1, 0.5]))
+    assert math.isnan(gap.per_seed.iloc[0]) and gap.per_seed.iloc[1] == 1.0

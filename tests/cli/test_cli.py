@@ -243,3 +243,21 @@ def test_eval_refuses_a_model_of_other_dims_before_building_coverage(
     assert main(["eval", "--model", str(model), "--task", "InvertedPendulum-v5"]) == 2
     err = capsys.readouterr().err
     assert "17-obs/6-act but InvertedPendulum-v5 is 4-obs/1-act" in err and err.count("\n") == 1
+
+
+def test_fit_seeds_flag_keeps_the_other_evaluation_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import advex.analysis.compare as compare
+
+    seen = []
+
+    def capture(cfg, out, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(cfg)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(compare, "run_compare", capture)
+    assert main(["compare", "--fit-seeds", "2", "--out", str(tmp_path / "a")]) == 2
+    assert seen[-1].evaluation == {"points": "log", "fit_seeds": 2}
+    assert main(["compare", "--eval-points", "every", "--out", str(tmp_path / "b")]) == 2
+    assert seen[-1].evaluation == {"points": "every"}

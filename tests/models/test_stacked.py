@@ -69,3 +69,10 @@ def test_configs_may_differ_only_in_seed_and_stack_is_not_saved(tmp_path) -> Non
         StackedEnsemble(4, 1, [CONFIGS[0], EnsembleConfig(num_members=4, num_elites=2, seed=1)])
     with pytest.raises(NotImplementedError, match="unstack"):
         StackedEnsemble(4, 1, CONFIGS).save(tmp_path / "x.pt")
+
+
+def test_groups_need_validation_rows(buffer) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="needs validation rows"):
+        StackedEnsemble(4, 1, CONFIGS).fit(
+            buffer, TrainConfig(max_epochs=2, val_fraction=0.0), seed=TRAIN_SEEDS, progress=False
+        )
