@@ -60,9 +60,7 @@ def _coverage_for(task: str, seed: int, episodes: str, quiet: bool) -> CoverageS
 
 def _cmd_coverage(args: argparse.Namespace) -> None:
     from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, load_or_build_coverage
-    from advex.envs import get_task
 
-    get_task(args.task)
     config = CoverageConfig(
         episodes=args.episodes,
         n_starts=args.n_starts,

@@ -92,15 +92,15 @@ def prepare_coverage(
     config = cfg.coverage_config()
     for seed in cfg.seeds:
         path = out / "coverage" / f"seed{seed}.npz"
-        if path.exists():
-            coverage = CoverageSet.load(path)
-        else:
+        coverage = None
+        if not path.exists():
             coverage = load_or_build_coverage(cfg.task, seed, config, progress=progress)
             coverage.save(path)
         oracle_path = None
         if "oracle" in cfg.references:
             oracle_path = out / "coverage" / f"oracle_seed{seed}.npz"
-            if not oracle_path.exists():
+            if not oracle_path.exists():  # sized from the main set (read back on a resume)
+                coverage = coverage or CoverageSet.load(path)
                 _oracle_set(cfg, seed, coverage, progress).save(oracle_path)
         paths[seed] = (path, oracle_path)
     return paths

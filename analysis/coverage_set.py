@@ -207,21 +207,23 @@ class CoverageSet:
         valid = self.valid
         return self.obs[:, :-1][valid], self.act[valid], self.obs[:, 1:][valid]
 
+    def _per_row(self, grid: np.ndarray) -> np.ndarray:
+        """A label broadcast over the ``S x K`` slots, ``N`` int64 in :meth:`transitions`
+        order."""
+        valid = self.valid
+        return np.broadcast_to(grid, valid.shape)[valid].astype(np.int64)
+
     def row_sources(self) -> np.ndarray:
         """``N`` int: the start pool (index into :data:`SOURCE_NAMES`) of each transition."""
-        return np.broadcast_to(self.sources[:, None], self.valid.shape)[self.valid].astype(
-            np.int64
-        )
+        return self._per_row(self.sources[:, None])
 
     def row_steps(self) -> np.ndarray:
         """``N`` int: the rollout step ``t`` (0-based) of each transition."""
-        steps = np.broadcast_to(np.arange(self.horizon)[None, :], self.valid.shape)
-        return steps[self.valid].astype(np.int64)
+        return self._per_row(np.arange(self.horizon)[None, :])
 
     def row_starts(self) -> np.ndarray:
         """``N`` int: the start index ``i`` of each transition."""
-        starts = np.broadcast_to(np.arange(self.n_starts)[:, None], self.valid.shape)
-        return starts[self.valid].astype(np.int64)
+        return self._per_row(np.arange(self.n_starts)[:, None])
 
     def delta_scale(self) -> np.ndarray:
         """Per-dimension ``O`` scale that normalises one-step errors (float64).

@@ -22,7 +22,6 @@ their ``F`` fits together as one :class:`~advex.models.stacked.StackedEnsemble`.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,12 +35,9 @@ from advex.models import EnsembleConfig, TrainConfig, TransitionModel, make_mode
 from advex.models.factory import config_from_dict
 from advex.models.stacked import StackedEnsemble
 from advex.seeding import derive_seed
-from advex.types import TransitionBatch
 
 #: How the evaluation points are chosen.
 POINT_RULES: tuple[str, ...] = ("every", "log")
-#: Fit diagnostics written beside the held-out metrics.
-FIT_METRICS: tuple[str, ...] = ("fit_epochs", "fit_best_epoch", "fit_capped_frac")
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,6 @@ class FitReport:
     epochs: list[int]
     best_epochs: list[int]
     capped: list[bool]
-    wall_s: float
 
 
 def fit_seeds(run_seed: int, n: int) -> list[tuple[int, int]]:
@@ -126,7 +121,6 @@ def fit_models(
 ) -> FitReport:
     """Fit ``config.fit_seeds`` fresh models of ``kind`` on ``data`` (a ``ReplayBuffer`` or a
     ``TransitionBatch``), each to convergence; ensembles as one stacked kernel."""
-    started = time.perf_counter()
     seeds = fit_seeds(run_seed, config.fit_seeds)
     train = config.train_config()
     configs = [config_from_dict(kind, {**model_config, "seed": init}) for init, _ in seeds]
@@ -152,7 +146,6 @@ def fit_models(
         epochs=list(epochs),
         best_epochs=list(best),
         capped=[not s for s in stopped],
-        wall_s=time.perf_counter() - started,
     )
 
 
@@ -214,15 +207,3 @@ def evaluate_data(
 def score_rows(scores: Mapping[str, Score]) -> list[dict[str, Any]]:
     """``metric, value, value_sd, n_fits`` dicts of ``scores`` (results rows lack the rest)."""
     return [{"metric": name, **asdict(score)} for name, score in scores.items()]
-
-
-def batch_head(batch: TransitionBatch, n: int) -> TransitionBatch:
-    """The first ``n`` rows of ``batch``."""
-    return TransitionBatch(
-        obs=batch.obs[:n],
-        act=batch.act[:n],
-        next_obs=batch.next_obs[:n],
-        reward=batch.reward[:n],
-        terminated=batch.terminated[:n],
-        truncated=batch.truncated[:n],
-    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,8 @@ from tqdm.auto import tqdm
 
 from advex.analysis.checkpoint import Checkpointer, RunState
 from advex.analysis.coverage import CoverageConfig, CoverageSet
-from advex.analysis.evaluation import EvaluationConfig, batch_head, evaluate_data, score_rows
-from advex.analysis.references import (
-    REFERENCES,
-    no_change_scores,
-    oracle_batch,
-    reference_row_dicts,
-    ridge_scores,
-)
+from advex.analysis.evaluation import EvaluationConfig, Score, evaluate_data, score_rows
+from advex.analysis.references import REFERENCES, no_change_scores, oracle_batch, ridge_scores
 from advex.atomic_io import write_json_atomic
 from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
@@ -179,8 +174,14 @@ def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[
 
 
 def _rows(
-    cfg: ExperimentConfig, name: str, seed: int, env_steps: int, wall_s: float, scores: dict
+    cfg: ExperimentConfig,
+    name: str,
+    seed: int,
+    env_steps: int,
+    wall_s: float,
+    scores: Mapping[str, Score],
 ) -> list[dict[str, Any]]:
+    """Results rows of strategy or reference ``name`` at ``env_steps`` (none for no scores)."""
     return [
         {"task": cfg.task, "strategy": name, "seed": seed, "env_steps": env_steps, **row,
          "wall_s": wall_s}
@@ -235,23 +236,21 @@ def run_single(
             if strategy.uses_model:  # the online model: what the adversary plays against
                 model.fit(buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False)
             diagnostics = strategy.update(buffer, model)
-            if r in eval_rounds:
-                scores = evaluate_data(
-                    cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed
-                )
-                state.wall_s += time.perf_counter() - start
-                state.rows.extend(
-                    _rows(cfg, strategy_name, seed, len(buffer), state.wall_s, scores)
-                )
-                bar.set_postfix(mse_1step=f"{scores['mse_1step'].value:.3g}")
-            else:
-                state.wall_s += time.perf_counter() - start
+            scores = (
+                evaluate_data(cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed)
+                if r in eval_rounds
+                else {}
+            )
+            state.wall_s += time.perf_counter() - start
+            state.rows.extend(_rows(cfg, strategy_name, seed, len(buffer), state.wall_s, scores))
             state.completed_rounds = r + 1
             state.strategy_state = strategy.state_dict()
             checkpointer.save(state)
             bar.update(1)
-            if diagnostics:
-                bar.set_postfix(**{k: f"{v:.3g}" for k, v in list(diagnostics.items())[:2]})
+            shown = {"mse_1step": scores["mse_1step"].value} if scores else {}
+            shown.update(list(diagnostics.items())[:2])
+            if shown:
+                bar.set_postfix(**{k: f"{v:.3g}" for k, v in shown.items()})
             if stop_after_rounds is not None and state.completed_rounds >= stop_after_rounds:
                 break
     finally:
@@ -305,21 +304,21 @@ def run_references(
         if r not in points or r in done["points"]:
             continue
         budget = len(random_data)
-        rows: list[dict[str, Any]] = []
-        key = {"task": cfg.task, "seed": seed, "env_steps": budget}
+        scores: dict[str, dict[str, Score]] = {}
         if "no-change" in cfg.references:
-            rows += reference_row_dicts("no-change", no_change, **key)
+            scores["no-change"] = no_change
         if "ridge" in cfg.references:
-            scores = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
-            rows += reference_row_dicts("ridge", scores, **key)
+            scores["ridge"] = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
         if "oracle" in cfg.references:
             assert oracle is not None
-            data = batch_head(oracle_batch(oracle, cfg.steps, derive_seed(seed, "oracle")),
-                              budget)
-            scores = evaluate_data(cfg.model, cfg.model_config, data, coverage, eval_cfg, seed)
-            rows += reference_row_dicts("oracle", scores, **key)
+            # Nested draws: each budget's rows extend the previous budget's.
+            data = oracle_batch(oracle, budget, derive_seed(seed, "oracle"))
+            scores["oracle"] = evaluate_data(
+                cfg.model, cfg.model_config, data, coverage, eval_cfg, seed
+            )
         done["wall_s"] += time.perf_counter() - start
-        done["rows"] += [{**row, "wall_s": done["wall_s"]} for row in rows]
+        for name, reference_scores in scores.items():
+            done["rows"] += _rows(cfg, name, seed, budget, done["wall_s"], reference_scores)
         done["points"].append(r)
         write_json_atomic(progress_path, done)
         bar.update(1)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -115,13 +114,3 @@ def oracle_starts(coverage: CoverageSet, budget: int, margin: float = 1.2) -> in
     per_start = len(coverage) / coverage.n_starts
     return max(coverage.n_starts, math.ceil(margin * budget / per_start))
 
-
-def reference_row_dicts(
-    name: str, scores: dict[str, Score], **key: Any
-) -> list[dict[str, Any]]:
-    """Results rows of reference ``name`` (``key`` adds task, seed, env_steps, wall_s)."""
-    return [
-        {"strategy": name, **key, "metric": metric, "value": s.value, "value_sd": s.value_sd,
-         "n_fits": s.n_fits}
-        for metric, s in scores.items()
-    ]

@@ -117,7 +117,7 @@ def make_strategy(
         )
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    return cls(spec, config, int(seed), episodes=check_episode_mode(episodes))
+    return cls(spec, config, int(seed), episodes=episodes)  # the constructor checks it
 
 
 @functools.cache
