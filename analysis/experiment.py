@@ -32,7 +32,7 @@ from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector, collect
-from advex.exploration.strategy import STRATEGIES, make_strategy
+from advex.exploration.strategy import STRATEGIES, make_strategy, strategy_class
 from advex.exploration.strategy import config_from_dict as strategy_config_from_dict
 from advex.models import TrainConfig, make_model
 from advex.models.factory import config_from_dict
@@ -115,6 +115,8 @@ class ExperimentConfig:
             self.strategies
         ):
             raise ValueError("strategies and seeds must not repeat")
+        for name in self.strategies:
+            strategy_class(name).check_task(get_task(self.task))
 
     @property
     def n_rounds(self) -> int:
@@ -217,6 +219,8 @@ def run_single(
             f"{run_dir} already holds a run; pass resume=True (--resume) or use a new --out"
         )
     buffer, model = state.buffer, state.model
+    # The adversaries maximise the yardstick's own error: same per-dimension units.
+    strategy.set_error_scale(coverage.delta_scale())
     collector = Collector(cfg.task, n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes))
     train_cfg, eval_cfg = cfg.train_config(), cfg.evaluation_config()
     eval_rounds = cfg.eval_rounds()
@@ -233,6 +237,7 @@ def run_single(
             start = time.perf_counter()
             n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
             strategy.collect(collector, buffer, n_new, round_seed(seed, r, "collect"), False)
+            strategy.observe_round(buffer, model)  # the model before it sees the round
             if strategy.uses_model:  # the online model: what the adversary plays against
                 model.fit(buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False)
             diagnostics = strategy.update(buffer, model)

@@ -57,6 +57,7 @@ import torch
 from scipy import stats
 
 from advex.analysis.coverage_set import SOURCE_NAMES, CoverageSet
+from advex.models.prediction_error import normalised_sq_error
 
 #: Metrics every evaluation reports (rollout metrics need rollouts of >= k steps).
 METRIC_NAMES: tuple[str, ...] = (
@@ -227,7 +228,7 @@ def evaluate_model(
         with np.errstate(over="ignore"):
             raw_sq = np.square(mean - target)
             norm_sq = raw_sq / np.square(scale)
-        per_row = norm_sq.mean(axis=1)
+            per_row = normalised_sq_error(mean, target, scale)  # the adversaries' loss too
         metrics["mse_1step"] = float(per_row.mean())
         metrics["mse_1step_median"] = float(np.median(per_row))
         metrics["mse_1step_trim10"] = float(stats.trim_mean(per_row, TRIM_FRACTION))

@@ -1,262 +1,76 @@
-"""Adversarial exploration: a policy pi_rho that seeks transitions the model predicts badly.
+"""``adversarial-sf``: a policy pi_rho that seeks transitions the model predicts badly, learned
+with the score-function estimator.
 
 The minimax game of seed 000 ("Adversarial Exploration Policies for Robust Model Learning"):
 the model ``f_tau`` minimises its loss on all data collected so far (the experiment loop's
-refit), then the adversary ``rho`` takes ascent steps on the model's loss of the transitions
-it produces (:meth:`update`), then collects the next round. Two gradient estimators for
-``grad_rho E_{pi_rho}[loss]`` (seed 001):
+refit), the adversary ``rho`` ascends the model's loss on the transitions it produces, then
+collects the next round. Both adversaries maximise the same per-transition error the
+yardstick scores (:mod:`advex.models.prediction_error`): the normalised squared error of the
+model's mean next state. The score-function estimator (seed 001, REINFORCE) needs no gradient
+of the loss, so it rewards each *real* transition with it and works with any model; its
+learner and guards against collapse are in :mod:`advex.exploration.policy_gradient`. The
+pathwise adversary is :mod:`advex.exploration.adversarial_pathwise`.
 
-- ``adversarial-sf`` (:class:`AdversarialScoreFunction`): score function / REINFORCE. Reward
-  of a real transition = the refitted model's ``loss(s, a, s')``; needs no gradient of the
-  loss, so it uses the true next state and works with any model. Learner and its guards
-  against collapse: :mod:`advex.exploration.policy_gradient`. Note the reward is the loss on
-  data the model was just refitted on (it includes that round), so the adversary is drawn to
-  what the model *still* cannot fit, not merely to what it had not seen.
-- ``adversarial-pw`` (:class:`AdversarialPathwise`): pathwise / reparameterised. From start
-  states sampled from the buffer, roll ``H`` steps through the model's mean prediction with
-  ``a_t = rsample(pi_rho(s_t))`` and back-propagate ``sum_t gamma^t surrogate(s_t, a_t) +
-  ent_coef * entropy`` into ``rho`` only (model frozen). The true loss needs the real ``s'``,
-  which imagination lacks, so the surrogate is ``log disagreement(s, a)`` of an ensemble, or
-  a learned ``L_phi(s, a) ~ log loss`` (:mod:`advex.exploration.loss_predictor`) otherwise.
-  Both are in log units: scale-free as losses shrink round to round, and they damp the
-  adversary's pull towards imagined states where the ensemble diverges wildly. Imagined
-  states are clamped to the buffer's observed range widened by ``state_margin`` ranges per
-  side, so a diverging model cannot lead the adversary off to unreachable states.
+Reward timing (``reward_timing``):
+
+- ``"before-refit"``: the error of the model *before* it trains on the round's rows
+  (computed in :meth:`~advex.exploration.strategy.Strategy.observe_round`, which the
+  experiment calls between collecting and refitting): the model's held-out surprise. In the
+  first round the model has seen no data, so that round uses the after-refit error
+  (diagnostic ``rewards_before_refit`` says which was used).
+- ``"after-refit"``: the refitted model's error on the round's rows, of which ~90 % are in its
+  training split: what the model *still* cannot fit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
-from advex.envs import EpisodeMode, TaskSpec
-from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
-from advex.exploration.loss_predictor import LossPredictor, LossPredictorConfig
-from advex.exploration.policy_gradient import (
-    ScoreFunctionConfig,
-    ScoreFunctionStrategy,
-    clone_tensors,
-)
-from advex.exploration.strategy import Strategy, StrategyConfig, StrategyModelError
+from advex.exploration.model_access import require_method
+from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionStrategy
+from advex.models.prediction_error import model_error
 from advex.types import TransitionBatch
 
-Surrogate = Literal["auto", "disagreement", "loss-predictor"]
-_SURROGATES = ("auto", "disagreement", "loss-predictor")
-
-
-def _require(model: Any, method: str, strategy: str) -> None:
-    if not callable(getattr(model, method, None)):
-        raise StrategyModelError(
-            f"{strategy} needs a model with {method}(...); got {type(model).__name__}"
-        )
-
-
-class AdversarialScoreFunction(ScoreFunctionStrategy):
-    """Score-function adversary: reward = ``model.loss(s, a, s')`` of each real transition."""
-
-    name = "adversarial-sf"
-
-    def check_model(self, model: Any) -> None:
-        _require(model, "loss", self.name)
-
-    def transition_rewards(self, batch: TransitionBatch, model: Any) -> np.ndarray:
-        return self._model_chunks(model.loss, batch.obs, batch.act, batch.next_obs)
+RewardTiming = Literal["before-refit", "after-refit"]
+REWARD_TIMINGS: tuple[str, ...] = ("before-refit", "after-refit")
 
 
 @dataclass
-class PathwiseConfig(GaussianPolicyConfig, LossPredictorConfig, StrategyConfig):
-    """Policy network, imagined-rollout objective and (if used) the loss predictor."""
+class AdversarialScoreFunctionConfig(ScoreFunctionConfig):
+    """The score-function learner plus when the reward is computed (module docstring)."""
 
-    lr: float = 1e-3
-    horizon: int = 5
-    gamma: float = 1.0
-    policy_steps: int = 24
-    batch_size: int = 64
-    ent_coef: float = 0.01
-    max_grad_norm: float = 0.5
-    surrogate: Surrogate = "auto"
-    #: imagined states are clamped to [min - m * range, max + m * range] of buffer obs.
-    state_margin: float = 0.5
-    disagreement_eps: float = 1e-8
+    reward_timing: RewardTiming = "after-refit"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        # a JSON/CLI list becomes the declared tuple
-        hidden = self.predictor_hidden_sizes  # type: ignore[has-type]
-        self.predictor_hidden_sizes = tuple(int(h) for h in hidden)
-        if self.surrogate not in _SURROGATES:
+        if self.reward_timing not in REWARD_TIMINGS:
             raise ValueError(
-                f"unknown surrogate {self.surrogate!r}; valid: {', '.join(_SURROGATES)}"
+                f"unknown reward_timing {self.reward_timing!r}; valid: {', '.join(REWARD_TIMINGS)}"
             )
-        checks = {
-            "lr > 0": self.lr > 0,
-            "horizon >= 1": self.horizon >= 1,
-            "0 <= gamma <= 1": 0 <= self.gamma <= 1,
-            "policy_steps >= 0": self.policy_steps >= 0,
-            "batch_size >= 1": self.batch_size >= 1,
-            "ent_coef >= 0": self.ent_coef >= 0,
-            "max_grad_norm > 0": self.max_grad_norm > 0,
-            "state_margin >= 0": self.state_margin >= 0,
-            "disagreement_eps > 0": self.disagreement_eps > 0,
-            "predictor_steps >= 0": self.predictor_steps >= 0,
-            "predictor_samples >= 1": self.predictor_samples >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"PathwiseConfig: need {', '.join(bad)}")
 
 
-@contextlib.contextmanager
-def frozen(*modules: Any) -> Iterator[None]:
-    """Turn off ``requires_grad`` of every parameter of the given ``nn.Module``s (others are
-    ignored), restoring each flag afterwards: gradients flow *through* them, never *into*."""
-    params = [p for m in modules if isinstance(m, nn.Module) for p in m.parameters()]
-    flags = [p.requires_grad for p in params]
-    try:
-        for p in params:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
+class AdversarialScoreFunction(ScoreFunctionStrategy):
+    """Score-function adversary: reward = the model's error on each real transition."""
+
+    name = "adversarial-sf"
+    config_cls = AdversarialScoreFunctionConfig
+    config: AdversarialScoreFunctionConfig
+
+    @property
+    def rewards_before_refit(self) -> bool:
+        return self.config.reward_timing == "before-refit"
+
+    def check_model(self, model: Any) -> None:
+        require_method(model, "predict" if self.error_scale is not None else "loss", self.name)
+
+    def transition_rewards(self, batch: TransitionBatch, model: Any) -> np.ndarray:
+        def error(obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+            return np.asarray(model_error(model, obs, act, next_obs, self.error_scale))
+
+        return self._model_chunks(error, batch.obs, batch.act, batch.next_obs)
 
 
-class AdversarialPathwise(Strategy):
-    """Pathwise adversary: ascend ``sum_t surrogate(s_t, a_t)`` through imagined rollouts."""
-
-    name = "adversarial-pw"
-    config_cls = PathwiseConfig
-    config: PathwiseConfig
-
-    def __init__(
-        self, spec: TaskSpec, config: PathwiseConfig, seed: int, *, episodes: EpisodeMode = "env"
-    ) -> None:
-        super().__init__(spec, config, seed, episodes=episodes)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.policy = GaussianPolicy(
-            spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator
-        )
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
-        self.predictor = LossPredictor(spec.obs_dim, spec.act_dim, config, self.generator)
-        self._obs_seen = 0
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        return self.policy.sample(self._check_obs(obs), self.rng)[0]
-
-    def surrogate_kind(self, model: Any) -> str:
-        """``"disagreement"`` or ``"loss-predictor"`` for this model (``"auto"``: the former
-        when the model has a ``disagreement`` method)."""
-        kind = self.config.surrogate
-        if kind == "auto":
-            has = callable(getattr(model, "disagreement", None))
-            return "disagreement" if has else "loss-predictor"
-        if kind == "disagreement":
-            _require(model, "disagreement", f"{self.name} with surrogate='disagreement'")
-        else:
-            _require(model, "loss", f"{self.name} with surrogate='loss-predictor'")
-        return kind
-
-    # ------------------------------------------------------------------ learning
-    def _fit_predictor(self, obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray,
-                       model: Any) -> dict[str, float]:
-        n = min(self.config.predictor_samples, len(obs))
-        idx = self.rng.choice(len(obs), size=n, replace=False)
-        loss = np.asarray(model.loss(obs[idx], act[idx], next_obs[idx]), dtype=np.float64)
-        if not np.all(np.isfinite(loss)):
-            raise ValueError(f"{self.name}: model.loss returned non-finite values")
-        return self.predictor.fit(obs[idx], act[idx], loss, self.generator)
-
-    def _surrogate(self, kind: str, model: Any, obs: torch.Tensor,
-                   act: torch.Tensor) -> torch.Tensor:
-        if kind == "disagreement":
-            return torch.log(model.disagreement(obs, act) + self.config.disagreement_eps)
-        return self.predictor(obs, act)
-
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
-        """Refit the loss predictor if it is the surrogate, then ``policy_steps`` ascent steps
-        on the imagined objective; then merge new rows into the policy's obs normaliser."""
-        cfg = self.config
-        kind = self.surrogate_kind(model)
-        _require(model, "predict", self.name)
-        if len(buffer) == 0:
-            raise ValueError(f"{self.name}.update: the buffer is empty (no start states)")
-        data = buffer.batch()
-        diagnostics: dict[str, float] = {"surrogate_is_disagreement": float(kind ==
-                                                                            "disagreement")}
-        if kind == "loss-predictor":
-            diagnostics.update(self._fit_predictor(data.obs, data.act, data.next_obs, model))
-        lo, hi = data.obs.min(0), data.obs.max(0)
-        pad = cfg.state_margin * (hi - lo)
-        lo_t = torch.as_tensor(lo - pad, dtype=torch.float32)
-        hi_t = torch.as_tensor(hi + pad, dtype=torch.float32)
-        params = list(self.policy.parameters())
-        objectives, surrogates = [], []
-        with frozen(model, self.predictor):
-            for _ in range(cfg.policy_steps):
-                start = self.rng.integers(len(data), size=cfg.batch_size)
-                s = torch.as_tensor(data.obs[start])
-                total = torch.zeros(cfg.batch_size)
-                for t in range(cfg.horizon):
-                    a, _ = self.policy.rsample(s, self.generator)
-                    total = total + cfg.gamma**t * self._surrogate(kind, model, s, a)
-                    if t + 1 < cfg.horizon:
-                        s = torch.clamp(model.predict(s, a)[0], lo_t, hi_t)
-                objective = total.mean() + cfg.ent_coef * self.policy.entropy()
-                grads = torch.autograd.grad(-objective, params)
-                for p, g in zip(params, grads, strict=True):
-                    p.grad = g
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optimizer.step()
-                objectives.append(float(objective.detach()))
-                surrogates.append(float(total.detach().mean()) / cfg.horizon)
-        if objectives:
-            diagnostics.update(
-                objective_first=objectives[0],
-                objective_last=objectives[-1],
-                surrogate_mean=float(np.mean(surrogates)),
-            )
-        diagnostics.update(entropy=float(self.policy.entropy().detach()),
-                           log_std_mean=float(self.policy.log_std().detach().mean()))
-        if len(buffer) > self._obs_seen:
-            self.policy.obs_normalizer.update(data.obs[self._obs_seen:])
-            self._obs_seen = len(buffer)
-        self._clear_round()
-        return diagnostics
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state.update(
-            policy=clone_tensors(self.policy.state_dict()),
-            optimizer=copy.deepcopy(self.optimizer.state_dict()),
-            predictor=clone_tensors(self.predictor.state_dict()),
-            predictor_optimizer=copy.deepcopy(self.predictor.optimizer.state_dict()),
-            torch_generator=self.generator.get_state(),
-            obs_seen=self._obs_seen,
-        )
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.policy.load_state_dict(clone_tensors(state["policy"]))
-        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        self.predictor.load_state_dict(clone_tensors(state["predictor"]))
-        self.predictor.optimizer.load_state_dict(copy.deepcopy(state["predictor_optimizer"]))
-        self.generator.set_state(state["torch_generator"].clone())
-        self._obs_seen = int(state["obs_seen"])
-
-
-__all__ = [
-    "AdversarialPathwise",
-    "AdversarialScoreFunction",
-    "PathwiseConfig",
-    "ScoreFunctionConfig",
-    "frozen",
-]
+__all__ = ["AdversarialScoreFunction", "AdversarialScoreFunctionConfig", "REWARD_TIMINGS"]

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
-from advex.envs import EpisodeMode, check_episode_mode, get_task, make_env
+from advex.envs import EpisodeMode, check_episode_mode, get_state, get_task, make_env
 from advex.exploration.buffer import ReplayBuffer
 from advex.types import Policy
 
@@ -182,6 +182,8 @@ class Collector:
     def __post_init__(self) -> None:
         self.spec = get_task(self.task)
         self.env = make_vector_env(self.task, self.n_envs, self.vectorization, self.episodes)
+        #: Simulator states of the last ``run(..., record_states=True)``.
+        self.last_states = np.zeros((0, 0), dtype=np.float64)
 
     @property
     def action_space(self) -> gym.spaces.Box:
@@ -203,10 +205,20 @@ class Collector:
         policy: Policy | None = None,
         progress: bool = True,
         desc: str | None = None,
+        record_states: bool = False,
     ) -> ReplayBuffer:
-        """Append ``n_steps`` transitions (counted over all envs) to ``buffer``."""
+        """Append ``n_steps`` transitions (counted over all envs) to ``buffer``.
+
+        ``record_states``: also keep each row's full simulator state before the step
+        (:func:`advex.envs.get_state`) in :attr:`last_states`, ``n_steps x state_size``
+        float64, rows in buffer order (lean vectorization only: the async env's simulators
+        live in other processes).
+        """
         if n_steps <= 0:
             raise ValueError(f"n_steps must be > 0, got {n_steps}")
+        sims = self.env.envs if isinstance(self.env, LeanVectorEnv) else None
+        if record_states and sims is None:
+            raise ValueError("record_states needs vectorization='lean'")
         policy = policy if policy is not None else self.random_policy(seed)
         n, obs_dim, act_dim = self.n_envs, buffer.obs_dim, buffer.act_dim
         if (self.spec.obs_dim, self.spec.act_dim) != (obs_dim, act_dim):
@@ -240,7 +252,10 @@ class Collector:
             mininterval=0.5,
         )
         filled = 0
+        states: list[np.ndarray] = []
         while filled < n_steps:
+            if record_states and sims is not None:
+                states.append(np.stack([get_state(env) for env in sims]))
             act = np.asarray(policy(obs.astype(np.float32)), dtype=np.float32).reshape(n, act_dim)
             if not np.isfinite(act.sum()):
                 raise ValueError(f"policy returned NaN/inf actions at step {filled}")
@@ -270,6 +285,8 @@ class Collector:
             if filled % 1024 < n or filled == n_steps:
                 bar.update(filled - bar.n)
         bar.close()
+        if record_states:
+            self.last_states = np.concatenate(states)[:n_steps]
         buffer.add(**rows)
         buffer.meta.setdefault("task", self.task)
         return buffer

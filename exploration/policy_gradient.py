@@ -210,6 +210,7 @@ class ScoreFunctionStrategy(Strategy):
         self.last_rewards = np.zeros(0, dtype=np.float64)
         self._round_u = np.zeros((0, spec.act_dim), dtype=np.float32)
         self._obs_seen = 0  # buffer rows already merged into the policy's obs normaliser
+        self._early_rewards: np.ndarray | None = None  # observe_round's, for this round
 
     @abc.abstractmethod
     def transition_rewards(self, batch: TransitionBatch, model: Any) -> np.ndarray:
@@ -217,6 +218,12 @@ class ScoreFunctionStrategy(Strategy):
 
     def check_model(self, model: Any) -> None:
         """Raise :class:`StrategyModelError` if ``model`` cannot give this strategy's reward."""
+
+    @property
+    def rewards_before_refit(self) -> bool:
+        """Whether rewards come from the model before it refits on the round
+        (:meth:`observe_round`) rather than after (:meth:`update`)."""
+        return False
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -251,20 +258,42 @@ class ScoreFunctionStrategy(Strategy):
             return self.policy.unsquash(torch.as_tensor(act)).numpy(), False
 
     # ------------------------------------------------------------------ learning
+    def _checked_rewards(self, buffer: Any, idx: np.ndarray, model: Any) -> np.ndarray:
+        rewards = np.asarray(self.transition_rewards(buffer.batch(idx), model), np.float64)
+        if rewards.shape != (len(idx),) or not np.all(np.isfinite(rewards)):
+            raise ValueError(
+                f"{self.name}: rewards must be {len(idx)} finite values, got shape "
+                f"{rewards.shape} with {int((~np.isfinite(rewards)).sum())} non-finite"
+            )
+        return rewards
+
+    def observe_round(self, buffer: Any, model: Any) -> None:
+        """With before-refit rewards, score the round under the model that has not trained on
+        it yet (skipped in the first round, when that model has seen no data)."""
+        idx = self.round_data(buffer)
+        self._early_rewards = None
+        if self.rewards_before_refit and len(idx) and int(idx[0]) > 0:
+            self.check_model(model)
+            self._early_rewards = self._checked_rewards(buffer, idx, model)
+
     def update(self, buffer: Any, model: Any) -> dict[str, float]:
-        """Reward the latest round's transitions under the refitted ``model`` and take the
-        policy's ascent steps; then merge the new rows into the obs normaliser."""
+        """Reward the latest round's transitions (under the model before or after its refit,
+        see :attr:`rewards_before_refit`) and take the policy's ascent steps; then merge the
+        new rows into the obs normaliser."""
         self.check_model(model)
         idx = self.round_data(buffer)
         diagnostics: dict[str, float] = {"n_transitions": float(len(idx))}
+        early, self._early_rewards = self._early_rewards, None
         if len(idx):
             batch = buffer.batch(idx)
-            rewards = np.asarray(self.transition_rewards(batch, model), dtype=np.float64)
-            if rewards.shape != (len(idx),) or not np.all(np.isfinite(rewards)):
+            if self.rewards_before_refit and int(idx[0]) > 0 and early is None:
                 raise ValueError(
-                    f"{self.name}: rewards must be {len(idx)} finite values, got shape "
-                    f"{rewards.shape} with {int((~np.isfinite(rewards)).sum())} non-finite"
+                    f"{self.name} with before-refit rewards: call observe_round(buffer, model) "
+                    "after collect and before the model refits on the round"
                 )
+            used_early = early is not None
+            rewards = early if early is not None else self._checked_rewards(buffer, idx, model)
+            diagnostics["rewards_before_refit"] = float(used_early)
             self.last_rewards = rewards
             u, recorded = self._pre_squash(batch.act)
             diagnostics.update(

@@ -4,8 +4,10 @@ A strategy decides which actions the robot takes while collecting data for the t
 model. The experiment loop is the same for all of them::
 
     strategy = make_strategy("adversarial-sf", task, config, seed)
+    strategy.set_error_scale(coverage.delta_scale())  # optional: the yardstick's error units
     for round in rounds:
         strategy.collect(collector, buffer, n_steps, seed=round_seed)   # real env steps
+        strategy.observe_round(buffer, model)                           # model before refit
         model.fit(buffer)                                               # the model's min step
         diagnostics = strategy.update(buffer, model)                    # the strategy's max step
         checkpoint(strategy.state_dict())
@@ -41,8 +43,9 @@ if TYPE_CHECKING:
 STRATEGIES: dict[str, str] = {
     "random": "advex.exploration.random_strategy:RandomStrategy",
     "adversarial-sf": "advex.exploration.adversarial:AdversarialScoreFunction",
-    "adversarial-pw": "advex.exploration.adversarial:AdversarialPathwise",
+    "adversarial-pw": "advex.exploration.adversarial_pathwise:AdversarialPathwise",
     "disagreement": "advex.exploration.disagreement:DisagreementStrategy",
+    "disagreement-pw": "advex.exploration.disagreement_pathwise:DisagreementPathwise",
     "sb3-ppo": "advex.exploration.sb3_strategy:SB3PPOStrategy",
     "sb3-sac": "advex.exploration.sb3_strategy:SB3SACStrategy",
 }
@@ -170,6 +173,27 @@ class Strategy(abc.ABC):
         # collect() appended; -1 means "no round collected since the last update".
         self._round_start = -1
         self._round_end = -1
+        #: Per-dimension ``O`` scale of the error the true-loss adversaries maximise (the
+        #: yardstick's delta scale when the experiment sets it; ``None``: the model's own).
+        self.error_scale: np.ndarray | None = None
+
+    def set_error_scale(self, scale: np.ndarray | None) -> None:
+        """Measure model errors in units of ``scale`` (``O``, > 0), e.g. the coverage set's
+        ``delta_scale()``, so the adversary maximises exactly what the yardstick scores."""
+        if scale is not None:
+            scale = np.asarray(scale, dtype=np.float64)
+            if scale.shape != (self.spec.obs_dim,) or not np.all(np.isfinite(scale) & (scale > 0)):
+                raise ValueError(
+                    f"{self.name}: error scale must be {self.spec.obs_dim} finite values > 0, "
+                    f"got shape {scale.shape}"
+                )
+        self.error_scale = scale
+
+    @classmethod
+    def check_task(cls, spec: TaskSpec) -> None:
+        """Raise a one-line ``ValueError`` naming the strategy if it cannot run on ``spec``
+        (called before any work; the default accepts every task)."""
+        return None
 
     # ------------------------------------------------------------------ acting
     @abc.abstractmethod
@@ -228,6 +252,11 @@ class Strategy(abc.ABC):
         self._round_start = self._round_end = -1
 
     # ------------------------------------------------------------------ learning
+    def observe_round(self, buffer: ReplayBuffer, model: Any) -> None:
+        """See the round just collected under the model *before* it refits on it (held-out
+        errors); called between :meth:`collect` and the refit. A no-op here."""
+        return None
+
     def update(self, buffer: ReplayBuffer, model: Any) -> dict[str, float]:
         """Learn from the refitted ``model`` once per round; returns diagnostics."""
         self._clear_round()

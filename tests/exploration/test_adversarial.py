@@ -44,8 +44,8 @@ def test_random_baseline_fraction() -> None:
     [
         ("adversarial-sf", RegionLossModel()),
         ("disagreement", RegionDisagreementModel()),
-        ("adversarial-pw", RegionLossModel()),  # surrogate: learned loss predictor
-        ("adversarial-pw", RegionDisagreementModel()),  # surrogate: disagreement
+        ("disagreement-pw", RegionLossModel()),  # surrogate: learned loss predictor
+        ("disagreement-pw", RegionDisagreementModel()),  # surrogate: disagreement
     ],
 )
 def test_adversary_moves_into_the_high_loss_region(name: str, model) -> None:  # type: ignore[no-untyped-def]
@@ -70,21 +70,21 @@ def test_sf_rewards_are_the_model_loss_of_the_round() -> None:
 
 def test_pathwise_never_trains_the_model() -> None:
     model = RegionDisagreementModel()
-    strategy, *_ = _play("adversarial-pw", model, rounds=1)
+    strategy, *_ = _play("disagreement-pw", model, rounds=1)
     assert model.gain.grad is None and model.gain.requires_grad
     assert float(model.gain.detach()) == 1.0
 
 
 def test_pathwise_auto_surrogate_follows_the_model() -> None:
-    strategy = make_strategy("adversarial-pw", TOY_SPEC)
+    strategy = make_strategy("disagreement-pw", TOY_SPEC)
     assert strategy.surrogate_kind(RegionDisagreementModel()) == "disagreement"
     assert strategy.surrogate_kind(RegionLossModel()) == "loss-predictor"
-    forced = make_strategy("adversarial-pw", TOY_SPEC, {"surrogate": "loss-predictor"})
+    forced = make_strategy("disagreement-pw", TOY_SPEC, {"surrogate": "loss-predictor"})
     assert forced.surrogate_kind(RegionDisagreementModel()) == "loss-predictor"
 
 
 def test_loss_predictor_learns_the_loss_surface() -> None:
-    strategy, buf, _ = _play("adversarial-pw", RegionLossModel(), rounds=1)
+    strategy, buf, _ = _play("disagreement-pw", RegionLossModel(), rounds=1)
     obs = np.zeros((2, 1), np.float32)
     act = np.array([[-0.5], [0.9]], np.float32)
     with torch.no_grad():
@@ -114,7 +114,9 @@ def test_recorded_draws_line_up_with_several_envs() -> None:
     assert strategy.update(buf, RegionLossModel())["u_recorded"] == 1.0
 
 
-@pytest.mark.parametrize("name", ["adversarial-sf", "adversarial-pw", "disagreement"])
+@pytest.mark.parametrize(
+    "name", ["adversarial-sf", "adversarial-pw", "disagreement-pw", "disagreement"]
+)
 def test_with_the_real_models(name: str) -> None:
     """Integration with advex.models: refit, update, collect again, on a MuJoCo task."""
     from advex.envs import get_task
@@ -129,8 +131,8 @@ def test_with_the_real_models(name: str) -> None:
     kinds = ["ensemble"] if name == "disagreement" else ["mlp", "ensemble"]
     for kind in kinds:
         model = make_model(kind, spec.obs_dim, spec.act_dim, {"hidden_sizes": (32, 32)})
-        strategy = make_strategy(name, task, {"policy_steps": 4} if name ==
-                                 "adversarial-pw" else None, seed=0)
+        strategy = make_strategy(name, task, {"policy_steps": 4} if name.endswith("-pw")
+                                 else None, seed=0)
         for r in range(2):
             strategy.collect(collector, buf, 200, seed=r + 1, progress=False)
             model.fit(buf, TrainConfig(max_epochs=3), seed=r, progress=False)
@@ -141,7 +143,63 @@ def test_with_the_real_models(name: str) -> None:
             np.testing.assert_allclose(strategy.last_rewards,
                                        model.loss(batch.obs, batch.act, batch.next_obs),
                                        rtol=1e-6)
-        if name == "adversarial-pw":
+        if name == "disagreement-pw":
             expected = "disagreement" if kind == "ensemble" else "loss-predictor"
             assert strategy.surrogate_kind(model) == expected
             assert diag["surrogate_is_disagreement"] == float(kind == "ensemble")
+
+
+class _ShiftedLossModel(RegionLossModel):
+    """The toy model after "a refit": its loss is the region loss plus 100."""
+
+    def loss(self, obs, act, next_obs):  # type: ignore[no-untyped-def]
+        return super().loss(obs, act, next_obs) + 100.0
+
+
+@pytest.mark.parametrize("timing", ["before-refit", "after-refit"])
+def test_sf_reward_timing_picks_the_model_before_or_after_the_refit(timing: str) -> None:
+    collector, buf = Collector(TOY_SPEC), ReplayBuffer(1, 1)
+    strategy = make_strategy("adversarial-sf", TOY_SPEC, {"reward_timing": timing}, seed=0)
+    before, after = RegionLossModel(), _ShiftedLossModel()
+    strategy.collect(collector, buf, 100, seed=0, progress=False)
+    strategy.observe_round(buf, before)
+    first = strategy.update(buf, after)
+    assert first["rewards_before_refit"] == 0.0  # round one: the model has seen nothing
+    assert strategy.last_rewards.min() >= 100.0
+    strategy.collect(collector, buf, 100, seed=1, progress=False)
+    batch = buf.batch(strategy.round_data(buf))
+    strategy.observe_round(buf, before)
+    diag = strategy.update(buf, after)
+    expected = (before if timing == "before-refit" else after).loss(
+        batch.obs, batch.act, batch.next_obs)
+    np.testing.assert_allclose(strategy.last_rewards, expected, rtol=1e-6)
+    assert diag["rewards_before_refit"] == float(timing == "before-refit")
+
+
+def test_sf_before_refit_without_observe_round_is_an_error() -> None:
+    collector, buf = Collector(TOY_SPEC), ReplayBuffer(1, 1)
+    collector.run(buf, 50, seed=9, progress=False)
+    strategy = make_strategy("adversarial-sf", TOY_SPEC, {"reward_timing": "before-refit"})
+    strategy.collect(collector, buf, 100, seed=0, progress=False)
+    with pytest.raises(ValueError, match="observe_round"):
+        strategy.update(buf, RegionLossModel())
+
+
+def test_sf_rewards_in_the_yardstick_units_when_given_a_scale() -> None:
+    """With an error scale the reward is the normalised squared error of the mean next state
+    (the yardstick's per-transition error), not the model's own-normalised loss."""
+    from slider import SLIDER_SPEC, RegionWrongModel
+
+    collector, buf = Collector(SLIDER_SPEC), ReplayBuffer(2, 1)
+    strategy = make_strategy("adversarial-sf", SLIDER_SPEC, seed=0)
+    scale = np.array([0.1, 0.02])
+    strategy.set_error_scale(scale)
+    model = RegionWrongModel()
+    strategy.collect(collector, buf, 80, seed=0, progress=False)
+    strategy.update(buf, model)
+    batch = buf.batch()
+    mean, _ = model.predict(batch.obs, batch.act)
+    np.testing.assert_allclose(strategy.last_rewards,
+                               (((mean - batch.next_obs) / scale) ** 2).mean(1), rtol=1e-5)
+    with pytest.raises(ValueError, match="error scale"):
+        strategy.set_error_scale(np.array([1.0, 0.0]))

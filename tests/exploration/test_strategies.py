@@ -26,8 +26,9 @@ from advex.exploration.strategy import (
 )
 
 TASK = "InvertedPendulum-v5"  # action box [-3, 3]: catches strategies that assume [-1, 1]
-ALL = ["random", "adversarial-sf", "adversarial-pw", "disagreement", "sb3-ppo", "sb3-sac"]
-LEARNED = ["adversarial-sf", "adversarial-pw", "disagreement"]
+ALL = ["random", "adversarial-sf", "adversarial-pw", "disagreement", "disagreement-pw",
+       "sb3-ppo", "sb3-sac"]
+LEARNED = ["adversarial-sf", "disagreement-pw", "disagreement"]  # adversarial-pw: own file
 
 
 def _obs(n: int, seed: int = 0) -> np.ndarray:
@@ -51,10 +52,16 @@ def test_unknown_name_lists_valid_names() -> None:
 def test_config_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="unknown adversarial-sf config field.*valid: .*gamma"):
         config_from_dict("adversarial-sf", {"gama": 0.5})
-    with pytest.raises(ValueError, match="takes a PathwiseConfig, got ScoreFunctionConfig"):
-        make_strategy("adversarial-pw", TASK, default_config("adversarial-sf"))
+    with pytest.raises(ValueError, match="takes a DisagreementPathwiseConfig, got Adversar"):
+        make_strategy("disagreement-pw", TASK, default_config("adversarial-sf"))
+    with pytest.raises(ValueError, match="reward_timing"):
+        make_strategy("adversarial-pw", TASK, {"reward_timing": "later"})
+    with pytest.raises(ValueError, match="jacobian_source"):
+        make_strategy("adversarial-pw", TASK, {"jacobian_source": "magic"})
+    with pytest.raises(ValueError, match="reward_timing"):
+        make_strategy("adversarial-sf", TASK, {"reward_timing": "later"})
     with pytest.raises(ValueError, match="surrogate"):
-        make_strategy("adversarial-pw", TASK, {"surrogate": "magic"})
+        make_strategy("disagreement-pw", TASK, {"surrogate": "magic"})
     with pytest.raises(ValueError, match="gamma"):
         make_strategy("adversarial-sf", TASK, {"gamma": 1.5})
     with pytest.raises(ValueError, match="unknown task"):
@@ -156,7 +163,7 @@ def test_state_dict_round_trip_resumes_bit_identically(name: str, mid_round: boo
     """Checkpoint (through torch.save / weights_only load), restore into a fresh strategy:
     both continue with identical actions, updates and weights."""
     model = RegionDisagreementModel()
-    cfg = {"policy_steps": 4, "predictor_steps": 10} if name == "adversarial-pw" else None
+    cfg = {"policy_steps": 4, "predictor_steps": 10} if name == "disagreement-pw" else None
     collector = Collector(TOY_SPEC)
     buf = ReplayBuffer(1, 1)
     collector.run(buf, 60, seed=99, progress=False)
@@ -203,7 +210,7 @@ def test_disagreement_without_ensemble_is_a_clear_error() -> None:
     strategy.collect(collector, buf, 40, seed=0, progress=False)
     with pytest.raises(StrategyModelError, match="needs an ensemble.*RegionLossModel"):
         strategy.update(buf, RegionLossModel())
-    pw = make_strategy("adversarial-pw", TOY_SPEC, {"surrogate": "disagreement"})
+    pw = make_strategy("disagreement-pw", TOY_SPEC, {"surrogate": "disagreement"})
     with pytest.raises(StrategyModelError, match="disagreement"):
         pw.update(buf, RegionLossModel())
 
