@@ -199,3 +199,18 @@ def test_state_dict_round_trip_resumes_bit_identically() -> None:
     assert diags[0] == diags[1]
     np.testing.assert_array_equal(buf.batch().act, buf2.batch().act)
     collector.close()
+
+
+def test_a_comparison_refuses_a_task_without_settable_state_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from advex.analysis.compare import run_compare
+    from advex.analysis.experiment import ExperimentConfig
+    from advex.envs import TASKS
+
+    monkeypatch.setitem(TASKS, TOY_SPEC.name, TOY_SPEC)
+    with pytest.raises(NotSettableError, match=r"^adversarial-pw: .*MuJoCo"):
+        cfg = ExperimentConfig(task=TOY_SPEC.name, strategies=["random", "adversarial-pw"])
+        run_compare(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    ExperimentConfig(task=TOY_SPEC.name, strategies=["random", "adversarial-sf"])  # fine
