@@ -90,16 +90,33 @@ def test_each_strategy_buffer_holds_only_its_own_data(tiny_run: tuple[Path, pd.D
                 assert not later[a] & later[b], f"{a} and {b} share transitions"
 
 
-def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    cfg = _cfg(strategies=["adversarial-sf"])
+@pytest.mark.parametrize(
+    ("strategy", "overrides"),
+    [("adversarial-sf", {}), ("adversarial-sf", {"reward_timing": "before-refit"}),
+     ("adversarial-pw", {"reward_timing": "before-refit", "policy_steps": 2})],
+)
+def test_resume_equals_uninterrupted(
+    strategy: str, overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also: the loop hands the adversary the yardstick's error scale, and lets a before-refit
+    adversary see each round before the refit (its update refuses to run otherwise)."""
+    from advex.exploration.strategy import Strategy
+
+    scales: list[np.ndarray] = []
+    original = Strategy.set_error_scale
+
+    def recording(self: Strategy, scale: np.ndarray | None) -> None:
+        scales.append(np.asarray(scale))
+        original(self, scale)
+
+    monkeypatch.setattr(Strategy, "set_error_scale", recording)
+    cfg = _cfg(strategies=[strategy], strategy_config={strategy: overrides})
     coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
-    full = run_single(cfg, "adversarial-sf", 0, tmp_path / "full", coverage, progress=False)
-    run_single(
-        cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False, stop_after_rounds=1
-    )
-    resumed = run_single(
-        cfg, "adversarial-sf", 0, tmp_path / "cut", coverage, progress=False, resume=True
-    )
+    full = run_single(cfg, strategy, 0, tmp_path / "full", coverage, progress=False)
+    np.testing.assert_array_equal(scales[0], coverage.delta_scale())
+    run_single(cfg, strategy, 0, tmp_path / "cut", coverage, progress=False, stop_after_rounds=1)
+    resumed = run_single(cfg, strategy, 0, tmp_path / "cut", coverage, progress=False,
+                         resume=True)
 
     def key(rows: list[dict]) -> list[tuple]:
         return [(r["env_steps"], r["metric"], r["value"], str(r["value_sd"])) for r in rows]
