@@ -267,6 +267,12 @@ class AdversarialPathwise(Strategy):
         self._model_before_refit = None
         require_method(target, "predict" if self.error_scale is not None else "loss", self.name)
         idx = self.round_data(buffer)
+        later_round = len(idx) > 0 and int(idx[0]) > 0
+        if self.config.reward_timing == "before-refit" and later_round and target is model:
+            raise ValueError(
+                f"{self.name} with before-refit rewards: call observe_round(buffer, model) "
+                "after collect and before the model refits on the round"
+            )
         diagnostics: dict[str, float] = {"n_transitions": float(len(idx)),
                                          "rewards_before_refit": float(target is not model)}
         if len(idx):

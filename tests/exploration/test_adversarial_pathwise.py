@@ -153,6 +153,9 @@ def test_before_refit_differentiates_the_model_before_its_refit() -> None:
     diag = strategy.update(buf, model)
     assert diag["rewards_before_refit"] == 1.0
     assert diag["error_first"] > 1e-4  # the copy still has its bump; the refitted model has none
+    strategy.collect(collector, buf, 100, seed=2, progress=False)
+    with pytest.raises(ValueError, match="observe_round"):
+        strategy.update(buf, model)
     collector.close()
 
 
