@@ -114,3 +114,28 @@ def test_unknown_episode_mode_is_refused_before_any_step() -> None:
     with pytest.raises(ValueError, match="unknown episodes mode 'sometimes'; valid: env, free"):
         collect("InvertedPendulum-v5", n_steps=10, episodes="sometimes",  # type: ignore[arg-type]
                 progress=False)
+
+
+def test_recorded_states_replay_every_row_exactly() -> None:
+    """``record_states``: row i's state, set and stepped with row i's action, gives row i's
+    next observation bit for bit (two envs, so rows interleave; Hopper terminates, so episodes
+    reset in between)."""
+    from advex.envs import make_env, set_state
+    from advex.exploration.collect import Collector
+
+    collector = Collector("Hopper-v5", n_envs=2)
+    buf = ReplayBuffer(11, 3)
+    collector.run(buf, 301, seed=0, progress=False, record_states=True)
+    states, batch = collector.last_states, buf.batch()
+    assert states.shape[0] == 301
+    env = make_env("Hopper-v5")
+    env.reset(seed=0)
+    for i in range(0, 301, 7):
+        set_state(env, states[i])
+        next_obs = env.unwrapped.step(batch.act[i])[0]
+        np.testing.assert_array_equal(next_obs.astype(np.float32), batch.next_obs[i])
+    collector.close()
+    async_collector = Collector("Hopper-v5", n_envs=2, vectorization="async")
+    with pytest.raises(ValueError, match="record_states needs vectorization='lean'"):
+        async_collector.run(buf, 10, seed=0, progress=False, record_states=True)
+    async_collector.close()
