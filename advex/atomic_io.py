@@ -15,17 +15,28 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], None]) -> Path:
     """Call ``write_fn`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
 
     The temp file lives in the same folder (so the rename is atomic on one filesystem) and is
     removed on any failure, ``KeyboardInterrupt`` included; the old ``path`` stays untouched.
-    Missing parent folders are created. Returns ``path`` as a :class:`Path`.
+    Missing parent folders are created; the file's mode follows the umask like ``open()``'s.
+    Returns ``path`` as a :class:`Path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; a plain open() would give 0666 minus the umask, which
+        # is what users sharing an output folder expect.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             write_fn(handle)
             handle.flush()
