@@ -37,7 +37,9 @@ from advex.analysis.experiment import ExperimentConfig, run_references, run_sing
 from advex.analysis.references import oracle_starts
 from advex.analysis.results import save_results, validate_results
 from advex.atomic_io import write_json_atomic
+from advex.run_lock import run_folder_lock
 from advex.seeding import derive_seed
+from advex.worker_lifetime import exit_with_parent
 
 Backend = Literal["process", "ray", "serial"]
 
@@ -137,12 +139,28 @@ def run_compare(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Run the comparison into ``out`` and return the tidy results frame."""
+    """Run the comparison into ``out`` and return the tidy results frame.
+
+    The run holds ``out``'s lock (:mod:`advex.run_lock`) from the first check to the last
+    write: a second run on the same folder is refused with the holder's pid.
+    """
     if backend not in ("process", "ray", "serial"):
         raise ValueError(f"unknown backend {backend!r}; valid: process, ray, serial")
     out = Path(out)
+    with run_folder_lock(out):
+        return _run_locked(cfg, out, resume, backend, workers, progress, log)
+
+
+def _run_locked(
+    cfg: ExperimentConfig,
+    out: Path,
+    resume: bool,
+    backend: Backend,
+    workers: int | None,
+    progress: bool,
+    log: Callable[[str], None],
+) -> pd.DataFrame:
     _check_out_dir(out, cfg, resume)
-    out.mkdir(parents=True, exist_ok=True)
     cfg_dict = cfg.to_dict()
     write_json_atomic(out / "config.json", cfg_dict)
     coverage_paths = prepare_coverage(cfg, out, progress)
@@ -160,7 +178,8 @@ def run_compare(
         rows = [r for job in jobs for r in _run_job(cfg_dict, job, resume, progress)]
     elif backend == "process":
         rows = []
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_run_job, cfg_dict, job, resume, False) for job in jobs]
             for job, future in tqdm(
                 zip(jobs, futures, strict=True), total=len(jobs), desc="runs", disable=not progress

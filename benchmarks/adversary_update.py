@@ -4,8 +4,8 @@ One process, one torch thread (as in a compare worker). Per task: random warm-up
 ``--rounds`` rounds; each round ``adversarial-pw`` and ``adversarial-sf`` each collect
 ``--round`` steps into their own buffer, the compare's default online model refits on
 ``adversarial-pw``'s buffer, and the refit, ``adversarial-pw``'s update (simulator Jacobians +
-ascent steps) and ``adversarial-sf``'s update (rewards + PPO epochs) are timed. Prints median seconds and the ratio
-``pw update / refit`` (target: <= 1).
+ascent steps) and ``adversarial-sf``'s update (rewards + PPO epochs) are timed. Prints median
+seconds and the ratio ``pw update / refit`` (target: <= 1).
 
     python benchmarks/adversary_update.py --tasks HalfCheetah-v5,Hopper-v5
 """

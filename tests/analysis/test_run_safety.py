@@ -1,0 +1,78 @@
+"""One writer per run folder, and no pool worker outlives a killed comparison."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from advex.analysis.compare import run_compare
+from advex.analysis.experiment import ExperimentConfig
+from advex.run_lock import RunFolderBusyError, run_folder_lock
+
+TINY = {
+    "task": "InvertedPendulum-v5",
+    "strategies": ["random", "adversarial-sf"],
+    "seeds": [0],
+    "steps": 200,
+    "round_steps": 100,
+    "model_config": {"num_members": 2, "num_elites": 1, "hidden_sizes": [16]},
+    "train": {"max_epochs": 2, "patience": 1},
+    "evaluation": {"fit_seeds": 1, "max_epochs": 2, "patience": 1},
+    "references": [],
+    "coverage": {"n_starts": 20, "n_sb3_steps": 0, "frac_sb3": 0.0, "frac_random": 0.5,
+                 "n_random_rollout_steps": 100, "n_bang_bang_steps": 50},
+}
+
+
+def test_a_second_run_on_a_held_folder_is_refused_with_the_holder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with run_folder_lock(out):
+        with pytest.raises(RunFolderBusyError, match=f"in use by another advex process "
+                                                      f"\\(pid {os.getpid()} on"):
+            run_compare(ExperimentConfig(**TINY), out, backend="serial", progress=False)
+        assert not (out / "config.json").exists()
+    with run_folder_lock(out):  # released on exit: a later holder gets it
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has exited, only its reaping is pending
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY, "steps": 20000, "round_steps": 100}))
+    main = subprocess.Popen(
+        [sys.executable, "-m", "advex.cli", "compare", "--config", str(config), "--out",
+         str(tmp_path / "out"), "--workers", "2", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while time.monotonic() < deadline and not (tmp_path / "out" / "runs").exists():
+            time.sleep(0.5)
+        children = Path(f"/proc/{main.pid}/task/{main.pid}/children")
+        while time.monotonic() < deadline and len(workers) < 2:
+            workers = [int(p) for p in children.read_text().split()]
+            time.sleep(0.5)
+        assert (tmp_path / "out" / "runs").exists() and len(workers) >= 2
+    finally:
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)]
