@@ -199,6 +199,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         backend=args.backend,
         workers=args.workers,
         progress=not args.quiet,
+        trust_run_folder=args.trust_run_folder,
     )
     print(write_report(out, frame))
     print(
@@ -326,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument(
+        "--trust-run-folder", action="store_true",
+        help="let --resume unpickle the SB3 agents saved in --out (sb3-ppo/sb3-sac runs; "
+        "pickle can run arbitrary code, so only for a folder you trust)",
+    )
     p.add_argument("--backend", choices=["process", "ray", "serial"], default="process")
     p.add_argument("--workers", type=_positive_int, default=None)
     p.add_argument("--quiet", action="store_true")

@@ -32,11 +32,17 @@ from typing import Any, Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
+from advex.analysis.checkpoint import Checkpointer
 from advex.analysis.coverage import CoverageSet, load_or_build_coverage
 from advex.analysis.experiment import ExperimentConfig, run_references, run_single
 from advex.analysis.references import oracle_starts
 from advex.analysis.results import save_results, validate_results
 from advex.atomic_io import write_json_atomic
+from advex.exploration.strategy import (
+    UntrustedRunFolderError,
+    strategy_class,
+    untrusted_resume_message,
+)
 from advex.run_lock import run_folder_lock
 from advex.seeding import derive_seed
 from advex.worker_lifetime import exit_with_parent
@@ -57,7 +63,9 @@ class Job:
     oracle_path: str | None = None
 
 
-def _run_job(cfg_dict: dict[str, Any], job: Job, resume: bool, progress: bool) -> list[dict]:
+def _run_job(
+    cfg_dict: dict[str, Any], job: Job, resume: bool, progress: bool, trust: bool = False
+) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
@@ -69,7 +77,8 @@ def _run_job(cfg_dict: dict[str, Any], job: Job, resume: bool, progress: bool) -
             cfg, job.seed, Path(job.run_dir), coverage, oracle, resume=resume, progress=progress
         )
     return run_single(
-        cfg, job.strategy, job.seed, Path(job.run_dir), coverage, resume=resume, progress=progress
+        cfg, job.strategy, job.seed, Path(job.run_dir), coverage, resume=resume,
+        progress=progress, trust_run_folder=trust,
     )
 
 
@@ -138,8 +147,12 @@ def run_compare(
     workers: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    trust_run_folder: bool = False,
 ) -> pd.DataFrame:
     """Run the comparison into ``out`` and return the tidy results frame.
+
+    ``trust_run_folder``: let a resume unpickle checkpoints of strategies that need it (SB3
+    agents); without it such a resume is refused before any job starts.
 
     The run holds ``out``'s lock (:mod:`advex.run_lock`) from the first check to the last
     write: a second run on the same folder is refused with the holder's pid.
@@ -148,7 +161,7 @@ def run_compare(
         raise ValueError(f"unknown backend {backend!r}; valid: process, ray, serial")
     out = Path(out)
     with run_folder_lock(out):
-        return _run_locked(cfg, out, resume, backend, workers, progress, log)
+        return _run_locked(cfg, out, resume, backend, workers, progress, log, trust_run_folder)
 
 
 def _run_locked(
@@ -159,8 +172,15 @@ def _run_locked(
     workers: int | None,
     progress: bool,
     log: Callable[[str], None],
+    trust: bool,
 ) -> pd.DataFrame:
     _check_out_dir(out, cfg, resume)
+    if resume and not trust:
+        for name in cfg.strategies:
+            for seed in cfg.seeds:
+                run_dir = out / "runs" / f"{name}_seed{seed}"
+                if strategy_class(name).unpickles_checkpoints and Checkpointer(run_dir).exists():
+                    raise UntrustedRunFolderError(untrusted_resume_message(name, run_dir))
     cfg_dict = cfg.to_dict()
     write_json_atomic(out / "config.json", cfg_dict)
     coverage_paths = prepare_coverage(cfg, out, progress)
@@ -175,25 +195,27 @@ def _run_locked(
         ]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if backend == "serial" or (backend == "process" and workers == 1):
-        rows = [r for job in jobs for r in _run_job(cfg_dict, job, resume, progress)]
+        rows = [r for job in jobs for r in _run_job(cfg_dict, job, resume, progress, trust)]
     elif backend == "process":
         rows = []
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                  initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_run_job, cfg_dict, job, resume, False) for job in jobs]
+            futures = [pool.submit(_run_job, cfg_dict, job, resume, False, trust) for job in jobs]
             for job, future in tqdm(
                 zip(jobs, futures, strict=True), total=len(jobs), desc="runs", disable=not progress
             ):
                 rows.extend(future.result())
                 log(f"done: {job.strategy} seed {job.seed}")
     else:
-        rows = _run_ray(cfg_dict, jobs, resume)
+        rows = _run_ray(cfg_dict, jobs, resume, trust)
     frame = validate_results(pd.DataFrame(rows))
     save_results(frame, out)
     return frame
 
 
-def _run_ray(cfg_dict: dict[str, Any], jobs: list[Job], resume: bool) -> list[dict]:
+def _run_ray(
+    cfg_dict: dict[str, Any], jobs: list[Job], resume: bool, trust: bool
+) -> list[dict]:
     """Run jobs as Ray tasks (``ray.init`` joins ``RAY_ADDRESS`` if set, else starts locally)."""
     try:
         import ray
@@ -204,5 +226,5 @@ def _run_ray(cfg_dict: dict[str, Any], jobs: list[Job], resume: bool) -> list[di
             address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False
         )
     remote = ray.remote(num_cpus=1)(_run_job)
-    refs = [remote.remote(cfg_dict, job, resume, False) for job in jobs]
+    refs = [remote.remote(cfg_dict, job, resume, False, trust) for job in jobs]
     return [r for rows in ray.get(refs) for r in rows]

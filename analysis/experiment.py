@@ -32,7 +32,13 @@ from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector, collect
-from advex.exploration.strategy import STRATEGIES, make_strategy, strategy_class
+from advex.exploration.strategy import (
+    STRATEGIES,
+    UntrustedRunFolderError,
+    make_strategy,
+    strategy_class,
+    untrusted_resume_message,
+)
 from advex.exploration.strategy import config_from_dict as strategy_config_from_dict
 from advex.models import TrainConfig, make_model
 from advex.models.factory import config_from_dict
@@ -201,8 +207,12 @@ def run_single(
     resume: bool = False,
     progress: bool = True,
     stop_after_rounds: int | None = None,
+    trust_run_folder: bool = False,
 ) -> list[dict[str, Any]]:
     """Run (or continue) one ``(strategy, seed)``; returns its tidy result rows.
+
+    ``trust_run_folder``: a resume may unpickle the strategy's checkpoint (SB3 agents); without
+    it such a resume is refused (:class:`UntrustedRunFolderError`) before anything is loaded.
 
     ``stop_after_rounds`` ends the run early as if killed after that many rounds (tests use it
     to check that ``resume`` reproduces an uninterrupted run).
@@ -210,6 +220,8 @@ def run_single(
     checkpointer = Checkpointer(run_dir)
     state, strategy = _fresh_state(cfg, strategy_name, seed)
     if resume and checkpointer.exists():
+        if strategy.unpickles_checkpoints and not trust_run_folder:
+            raise UntrustedRunFolderError(untrusted_resume_message(strategy_name, run_dir))
         state = checkpointer.load()
         strategy.load_state_dict(state.strategy_state)
         if state.torch_rng_state is not None:

@@ -185,6 +185,7 @@ class SB3Strategy(Strategy):
     algorithm: ClassVar[type[BaseAlgorithm]]
     config: SB3Config
     uses_model = False  # the agent learns the task reward while collecting
+    unpickles_checkpoints = True  # SB3's save format (cloudpickle), SAC's replay buffer (pickle)
 
     def __init__(
         self, spec: TaskSpec, config: SB3Config, seed: int, *, episodes: EpisodeMode = "env"

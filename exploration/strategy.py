@@ -63,6 +63,19 @@ class StrategyStateError(ValueError):
     """A ``state_dict`` that does not belong to this strategy (name, task or shape)."""
 
 
+class UntrustedRunFolderError(ValueError):
+    """Resuming would unpickle a checkpoint from a folder the user did not say they trust."""
+
+
+def untrusted_resume_message(strategy: str, folder: object) -> str:
+    """The one line that refuses to unpickle ``strategy``'s checkpoint in ``folder``."""
+    return (
+        f"resuming {strategy} would unpickle the SB3 agent saved in {folder} (pickle can run "
+        "arbitrary code); pass --trust-run-folder (trust_run_folder=True) only for a folder you "
+        "or someone you trust wrote"
+    )
+
+
 @dataclass
 class StrategyConfig:
     """Base of every strategy's config dataclass (each strategy names its own subclass in
@@ -157,6 +170,9 @@ class Strategy(abc.ABC):
     #: Whether :meth:`update` learns from the online model. The experiment refits that model
     #: only for strategies that use it (random and SB3 agents do not).
     uses_model: ClassVar[bool] = True
+    #: Whether :meth:`load_state_dict` unpickles (SB3 agents: SB3's own save format). Such a
+    #: checkpoint can run code when loaded, so a resume loads it only from a trusted folder.
+    unpickles_checkpoints: ClassVar[bool] = False
 
     def __init__(
         self, spec: TaskSpec, config: StrategyConfig, seed: int, *, episodes: EpisodeMode = "env"

@@ -76,3 +76,39 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.2)
     assert not [pid for pid in workers if _alive(pid)]
+
+
+def test_resume_never_unpickles_an_untrusted_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An sb3-* checkpoint is SB3's pickle format: resuming it needs --trust-run-folder, and
+    without it nothing is loaded and no job starts."""
+    from advex.analysis.coverage import build_coverage_set
+    from advex.analysis.experiment import run_single
+    from advex.cli import main
+    from advex.exploration.sb3_strategy import SB3PPOStrategy
+    from advex.exploration.strategy import UntrustedRunFolderError
+
+    cfg = ExperimentConfig(**{**TINY, "strategies": ["sb3-ppo"]})
+    out = tmp_path / "out"
+    run_compare(cfg, out, backend="serial", progress=False)
+    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
+    run_dir = out / "runs" / "sb3-ppo_seed0"
+    loaded: list[str] = []
+    real_load = SB3PPOStrategy.load_state_dict
+
+    def recording_load(self, state):  # type: ignore[no-untyped-def]
+        loaded.append("agent")
+        real_load(self, state)
+
+    monkeypatch.setattr(SB3PPOStrategy, "load_state_dict", recording_load)
+    with pytest.raises(UntrustedRunFolderError, match="--trust-run-folder"):
+        run_compare(cfg, out, resume=True, backend="serial", progress=False)
+    with pytest.raises(UntrustedRunFolderError, match="pickle"):
+        run_single(cfg, "sb3-ppo", 0, run_dir, coverage, resume=True, progress=False)
+    assert loaded == []
+    assert main(["compare", "--out", str(out), "--resume", "--backend", "serial",
+                 "--quiet"]) == 2
+    assert "--trust-run-folder" in capsys.readouterr().err and loaded == []
+    run_compare(cfg, out, resume=True, backend="serial", progress=False, trust_run_folder=True)
+    assert loaded == ["agent"]
