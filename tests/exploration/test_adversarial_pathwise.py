@@ -217,3 +217,20 @@ def test_a_comparison_refuses_a_task_without_settable_state_before_any_work(
         run_compare(cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     ExperimentConfig(task=TOY_SPEC.name, strategies=["random", "adversarial-sf"])  # fine
+
+
+def test_never_trains_the_model() -> None:
+    """The model's parameters are frozen at every differentiable call of the ascent and
+    unfrozen afterwards."""
+    seen: list[bool] = []
+
+    class Recording(RegionWrongModel):
+        def predict(self, obs, act):  # type: ignore[no-untyped-def]
+            if isinstance(act, torch.Tensor) and act.requires_grad:
+                seen.append(self.bump.requires_grad)
+            return super().predict(obs, act)
+
+    model = Recording()
+    _rounds(model, rounds=1, config={"policy_steps": 2})
+    assert seen and not any(seen)
+    assert model.bump.requires_grad and model.bump.grad is None
