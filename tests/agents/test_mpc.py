@@ -147,3 +147,13 @@ def test_bad_inputs_raise_clear_errors():
 def _agent_with_name(name):
     env = ModelEnv(PointMass(), _reward)
     return MPCAgent(env, -np.ones(2), np.ones(2), MPCConfig(optimizer=name))
+
+
+def test_objective_is_the_mean_return_over_particles():
+    class Stub:  # return of rollout row i is i: candidate k's particles are rows kP .. kP+P-1
+        def rollout(self, obs0, actions, discount=1.0):
+            return torch.arange(actions.shape[0], dtype=torch.float32)
+
+    agent = MPCAgent(Stub(), -np.ones(2), np.ones(2), MPCConfig(horizon=3, particles=4))
+    values = agent._objective(torch.zeros(4))(torch.zeros(5, 3, 2))
+    torch.testing.assert_close(values, torch.arange(20.0).reshape(5, 4).mean(dim=1))

@@ -87,3 +87,11 @@ def test_oracle_draw_is_nested_and_sized(coverage) -> None:  # type: ignore[no-u
         oracle_batch(coverage, len(coverage) + 1, seed=5)
     per_start = len(coverage) / coverage.n_starts
     assert oracle_starts(coverage, 10_000) * per_start >= 10_000
+
+
+def test_round_seeds_differ_by_round_purpose_and_run_seed() -> None:
+    from advex.analysis.experiment import round_seed
+
+    seeds = {round_seed(s, r, p) for s in (0, 1) for r in range(4) for p in ("collect", "fit")}
+    assert len(seeds) == 2 * 4 * 2  # every (seed, round, purpose) gets its own stream
+    assert round_seed(3, 2, "fit") == round_seed(3, 2, "fit")

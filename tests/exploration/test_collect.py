@@ -139,3 +139,10 @@ def test_recorded_states_replay_every_row_exactly() -> None:
     with pytest.raises(ValueError, match="record_states needs vectorization='lean'"):
         async_collector.run(buf, 10, seed=0, progress=False, record_states=True)
     async_collector.close()
+
+
+def test_another_seed_gives_other_random_actions_and_starts() -> None:
+    a = collect("InvertedPendulum-v5", n_steps=50, seed=0, progress=False).batch()
+    b = collect("InvertedPendulum-v5", n_steps=50, seed=1, progress=False).batch()
+    assert not np.array_equal(a.act, b.act)
+    assert not np.array_equal(a.obs[0], b.obs[0])

@@ -227,3 +227,30 @@ def test_update_without_a_collected_round_only_learns_normaliser() -> None:
     for k, v in strategy.policy.mean_net.state_dict().items():
         assert torch.equal(v, before[k])
     assert float(strategy.policy.obs_normalizer.count) == 50
+
+
+def test_ppo_clip_keeps_each_update_near_the_collecting_policy() -> None:
+    """Many epochs on one batch: the clipped surrogate (a minimum) makes actions with positive
+    advantage more likely while the others' probability does not collapse; an unclipped or
+    wrongly clipped objective runs away (a maximum: every ratio falls towards 0)."""
+    from advex.exploration.gaussian_policy import GaussianPolicy
+    from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionLearner
+
+    cfg = ScoreFunctionConfig(epochs=40, target_kl=None, lr=1e-2, minibatch_size=64,
+                              ent_coef=0.0, max_grad_norm=10.0)
+    gen = torch.Generator().manual_seed(0)
+    policy = GaussianPolicy(2, 1, np.array([-1.0], np.float32), np.array([1.0], np.float32),
+                            cfg, gen)
+    learner = ScoreFunctionLearner(policy, cfg, gen)
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((256, 2)).astype(np.float32)
+    u = (0.5 * rng.standard_normal((256, 1))).astype(np.float32)
+    rewards = (u[:, 0] > 0).astype(np.float64)
+    with torch.no_grad():
+        old = policy.gaussian_log_prob(torch.as_tensor(obs), torch.as_tensor(u))
+    learner.update(obs, u, rewards, np.arange(256))
+    with torch.no_grad():
+        new = policy.gaussian_log_prob(torch.as_tensor(obs), torch.as_tensor(u))
+    ratio = (new - old).exp().numpy()
+    assert 1.0 < ratio[rewards > 0].mean() < 1 + 4 * cfg.clip_range
+    assert ratio[rewards == 0].mean() > 0.1
