@@ -32,9 +32,23 @@ def _cmd_envs(args: argparse.Namespace) -> None:
         )
 
 
+def _check_out_file(path: Path) -> None:
+    """One clear line, before any work, when ``path`` cannot become the output file."""
+    import os
+
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a directory; give a file path")
+    parent = path.parent
+    while not parent.exists():  # the nearest existing folder must take new entries
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {path}: cannot write into {parent}")
+
+
 def _cmd_collect(args: argparse.Namespace) -> None:
     from advex.exploration.collect import collect
 
+    _check_out_file(args.out)
     buffer = collect(
         args.task,
         n_steps=args.steps,
@@ -61,6 +75,7 @@ def _coverage_for(task: str, seed: int, episodes: str, quiet: bool) -> CoverageS
 def _cmd_coverage(args: argparse.Namespace) -> None:
     from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, load_or_build_coverage
 
+    _check_out_file(args.out)
     config = CoverageConfig(
         episodes=args.episodes,
         n_starts=args.n_starts,
@@ -91,10 +106,14 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     from advex.exploration.buffer import ReplayBuffer
     from advex.models import TrainConfig, make_model
 
+    _check_out_file(args.out)
     buffer = ReplayBuffer.load(args.buffer)
-    task = args.task or buffer.meta.get("task")
+    recorded = buffer.meta.get("task")
+    task = args.task or recorded
     if task is None:
         raise ValueError(f"{args.buffer} does not record its task; pass --task")
+    if recorded is not None and task != recorded:
+        raise ValueError(f"{args.buffer} holds {recorded} transitions, not {task}")
     _check_dims(task, buffer.obs_dim, buffer.act_dim, f"buffer {args.buffer}")
     episodes = args.episodes or buffer.meta.get("episodes", "env")
     model = make_model(args.model, buffer.obs_dim, buffer.act_dim)

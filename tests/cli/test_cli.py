@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -261,3 +262,42 @@ def test_fit_seeds_flag_keeps_the_other_evaluation_defaults(
     assert seen[-1].evaluation == {"points": "log", "fit_seeds": 2}
     assert main(["compare", "--eval-points", "every", "--out", str(tmp_path / "b")]) == 2
     assert seen[-1].evaluation == {"points": "every"}
+
+
+def test_output_paths_and_task_mismatches_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import advex.exploration.collect as collect_module
+    from advex.exploration.buffer import ReplayBuffer
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("collected before checking --out")
+
+    monkeypatch.setattr(collect_module, "collect", no_work)
+    assert main(["collect", "--task", "Hopper-v5", "--steps", "5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path} is a directory" in err and err.count("\n") == 1
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # root can write anywhere: nothing to check then
+            assert main(["collect", "--task", "Hopper-v5", "--steps", "5", "--out",
+                         str(locked / "sub" / "b.npz")]) == 2
+            assert f"cannot write into {locked}" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+    monkeypatch.undo()
+    # a buffer of one task fitted as another (same dims: the buffer's meta says otherwise)
+    buf = ReplayBuffer(4, 1)
+    buf.meta["task"] = "InvertedPendulum-v5"
+    path = buf.save(tmp_path / "ip.npz")
+    from advex.envs import TASKS, TaskSpec
+
+    twin = TaskSpec(**{**TASKS["InvertedPendulum-v5"].__dict__, "name": "Twin-v0"})
+    monkeypatch.setitem(TASKS, "Twin-v0", twin)
+    assert main(["fit", "--buffer", str(path), "--task", "Twin-v0", "--out",
+                 str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "holds InvertedPendulum-v5 transitions, not Twin-v0" in err
+    assert not (tmp_path / "m.pt").exists()
