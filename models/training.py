@@ -159,12 +159,26 @@ def _resolve_data(
 def _tensors(
     model: TransitionModel, batch: TransitionBatch, what: str, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Shape-check a batch against the model (finiteness is left to divergence detection)."""
+    """Shape- and scale-check a batch against the model (non-finite values are left to
+    divergence detection, which names them)."""
     for name, dim in (("obs", model.obs_dim), ("act", model.act_dim), ("next_obs", model.obs_dim)):
         arr = getattr(batch, name)
         if arr.ndim != 2 or arr.shape[1] != dim:
             raise ValueError(f"fit: {what} {name} has shape {arr.shape}, expected N x {dim}")
+        finite = np.abs(arr[np.isfinite(arr)], dtype=np.float64)
+        if finite.size and finite.max() > MAX_ABS_VALUE:
+            col = int(np.argmax(np.where(np.isfinite(arr), np.abs(arr), 0).max(axis=0)))
+            raise ValueError(
+                f"fit: {what} {name} holds values up to {finite.max():.3g} (column {col}); "
+                f"beyond {MAX_ABS_VALUE:.0e} float32 statistics overflow and training is "
+                "meaningless: rescale the data"
+            )
     return batch.tensors(device)
+
+
+#: Largest magnitude fit accepts in the data: squares of larger values overflow float32
+#: (max 3.4e38) when the normalisers compute variances.
+MAX_ABS_VALUE = 1e15
 
 
 def _non_finite_note(batch: TransitionBatch, what: str) -> str:

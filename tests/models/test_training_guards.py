@@ -95,3 +95,24 @@ def test_elites_are_the_members_with_the_lowest_validation_error() -> None:
     best = sorted(torch.argsort(per_member)[:2].tolist())
     assert model.elite_idx.tolist() == best
     assert per_member[best].max() < per_member[[i for i in range(5) if i not in best]].min()
+
+
+def test_data_of_meaningless_scale_is_refused_before_training() -> None:
+    buf = _buffer(n=100)
+    bad = ReplayBuffer(3, 2)
+    batch = buf.batch()
+    obs = batch.obs.copy()
+    obs[7, 1] = 3e30
+    bad.add(obs=obs, act=batch.act, next_obs=batch.next_obs, reward=batch.reward,
+            terminated=batch.terminated, truncated=batch.truncated,
+            episode_id=buf.episode_id.copy())
+    model = make_model("mlp", 3, 2, {"hidden_sizes": (8,)})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        model.fit(bad, TrainConfig(max_epochs=2), progress=False)
+    except ValueError as e:
+        assert "up to 3e+30 (column 1)" in str(e) and "rescale" in str(e)
+    else:
+        raise AssertionError("fit accepted values of 3e30")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
