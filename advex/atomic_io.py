@@ -64,3 +64,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
         handle.write(text.encode("utf-8"))
 
     return atomic_write(path, write)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse the JSON file ``path``; a damaged file is a ``ValueError`` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); the file is damaged") from None

@@ -230,6 +230,11 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from advex.analysis.report import write_report
 
+    if not args.run.is_dir():
+        raise ValueError(
+            f"advex report takes a run folder (holding results.parquet); {args.run} is "
+            f"{'a file' if args.run.exists() else 'missing'}"
+        )
     print(write_report(args.run))
 
 

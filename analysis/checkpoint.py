@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from advex.atomic_io import write_json_atomic
+from advex.atomic_io import read_json, write_json_atomic
 from advex.exploration.buffer import ReplayBuffer
 from advex.models import TransitionModel
 
@@ -99,14 +99,29 @@ class Checkpointer:
         ]
         if missing:
             raise CheckpointError(f"{folder}: checkpoint is missing {', '.join(missing)}")
-        progress = json.loads((folder / "progress.json").read_text())
-        extra = torch.load(folder / "strategy.pt", weights_only=True)
+        try:
+            progress = read_json(folder / "progress.json")
+            completed, rows = int(progress["completed_rounds"]), list(progress["rows"])
+            wall_s = float(progress["wall_s"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"{folder / 'progress.json'}: damaged checkpoint ({exc})"
+            ) from None
+        try:
+            extra = torch.load(folder / "strategy.pt", weights_only=True)
+            strategy_state, torch_rng = extra["strategy"], extra["torch_rng_state"]
+        except Exception as exc:  # torch raises many types for a damaged file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CheckpointError(
+                f"{folder / 'strategy.pt'}: not a readable strategy checkpoint "
+                f"({type(exc).__name__}: {first})"
+            ) from None
         return RunState(
-            completed_rounds=int(progress["completed_rounds"]),
+            completed_rounds=completed,
             buffer=ReplayBuffer.load(folder / "buffer.npz"),
             model=TransitionModel.load(folder / "model.pt"),
-            strategy_state=extra["strategy"],
-            rows=list(progress["rows"]),
-            wall_s=float(progress["wall_s"]),
-            torch_rng_state=extra["torch_rng_state"],
+            strategy_state=strategy_state,
+            rows=rows,
+            wall_s=wall_s,
+            torch_rng_state=torch_rng,
         )

@@ -12,7 +12,6 @@ rows as an uninterrupted one (``wall_s`` aside).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from advex.analysis.checkpoint import Checkpointer, RunState
 from advex.analysis.coverage import CoverageConfig, CoverageSet
 from advex.analysis.evaluation import EvaluationConfig, Score, evaluate_data, score_rows
 from advex.analysis.references import REFERENCES, no_change_scores, oracle_batch, ridge_scores
-from advex.atomic_io import write_json_atomic
+from advex.atomic_io import read_json, write_json_atomic
 from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
 from advex.exploration.buffer import ReplayBuffer
@@ -302,7 +301,9 @@ def run_references(
             raise FileExistsError(
                 f"{run_dir} already holds reference rows; pass resume=True (--resume)"
             )
-        done = json.loads(progress_path.read_text())
+        done = read_json(progress_path)
+        if not isinstance(done, dict) or not {"points", "rows", "wall_s"} <= set(done):
+            raise ValueError(f"{progress_path}: damaged reference progress (keys missing)")
     if "oracle" in cfg.references and oracle is None:
         raise ValueError("run_references: the oracle reference needs an oracle coverage set")
     spec = get_task(cfg.task)

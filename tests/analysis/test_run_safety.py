@@ -112,3 +112,41 @@ def test_resume_never_unpickles_an_untrusted_run_folder(
     assert "--trust-run-folder" in capsys.readouterr().err and loaded == []
     run_compare(cfg, out, resume=True, backend="serial", progress=False, trust_run_folder=True)
     assert loaded == ["agent"]
+
+
+def test_damaged_run_files_give_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from advex.analysis.checkpoint import CheckpointError, Checkpointer
+    from advex.cli import main
+
+    cfg = ExperimentConfig(**{**TINY, "strategies": ["random"],
+                              "references": ["no-change"]})
+    out = tmp_path / "out"
+    run_compare(cfg, out, backend="serial", progress=False)
+    run_dir = out / "runs" / "random_seed0"
+    folder = run_dir / json.loads((run_dir / "latest.json").read_text())["folder"]
+    strategy_pt = folder / "strategy.pt"
+    good = strategy_pt.read_bytes()
+    strategy_pt.write_bytes(b"\x80\x04garbage")
+    with pytest.raises(CheckpointError, match=f"{strategy_pt}: not a readable strategy"):
+        Checkpointer(run_dir).load()
+    strategy_pt.write_bytes(good)
+    progress = folder / "progress.json"
+    progress.write_text(progress.read_text()[:40])
+    with pytest.raises(CheckpointError, match="progress.json: damaged checkpoint"):
+        Checkpointer(run_dir).load()
+    capsys.readouterr()  # drop torch's warning about the garbage pickle above
+    assert main(["compare", "--out", str(out), "--resume", "--backend", "serial",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "progress.json: damaged checkpoint" in err and err.count("\n") == 1
+    refs = out / "runs" / "references_seed0" / "progress.json"
+    refs.write_text("{")
+    from advex.analysis.experiment import run_references
+
+    with pytest.raises(ValueError, match="references_seed0/progress.json: not valid JSON"):
+        run_references(cfg, 0, refs.parent, None, None, resume=True,  # type: ignore[arg-type]
+                       progress=False)
+    assert main(["report", str(out / "results.csv")]) == 2
+    assert "takes a run folder" in capsys.readouterr().err
