@@ -29,7 +29,7 @@ from advex.analysis.references import REFERENCES, no_change_scores, oracle_batch
 from advex.atomic_io import read_json, write_json_atomic
 from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
-from advex.exploration.buffer import ReplayBuffer
+from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
 from advex.exploration.collect import Collector, collect
 from advex.exploration.strategy import (
     STRATEGIES,
@@ -122,6 +122,8 @@ class ExperimentConfig:
             raise ValueError("strategies and seeds must not repeat")
         for name in self.strategies:
             strategy_class(name).check_task(get_task(self.task))
+        spec = get_task(self.task)
+        check_fits_in_memory(self.steps, spec.obs_dim, spec.act_dim, "compare steps")
 
     @property
     def n_rounds(self) -> int:

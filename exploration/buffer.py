@@ -44,6 +44,31 @@ def _fields(obs_dim: int, act_dim: int) -> dict[str, tuple[tuple[int, ...], np.d
     }
 
 
+def row_bytes(obs_dim: int, act_dim: int) -> int:
+    """Bytes one stored transition takes (every column of :func:`_fields`)."""
+    return sum(
+        int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        for shape, dtype in _fields(obs_dim, act_dim).values()
+    )
+
+
+def check_fits_in_memory(n_rows: int, obs_dim: int, act_dim: int, what: str,
+                         copies: int = 3) -> None:
+    """One clear line, before any work, when ``n_rows`` transitions (held ``copies`` times:
+    collection's staging arrays and the buffer's doubling) exceed the available memory.
+    No check where the OS does not report available memory."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = copies * n_rows * row_bytes(obs_dim, act_dim)
+    if need > available:
+        raise ValueError(
+            f"{what}: {n_rows} transitions need about {need / 2**30:.1f} GiB of memory, "
+            f"{available / 2**30:.1f} GiB are available"
+        )
+
+
 def _split_hash(indices: np.ndarray, seed: int) -> np.ndarray:
     """SplitMix64 of ``(seed, index)`` mapped to [0, 1): a per-row coin that never changes."""
     with np.errstate(over="ignore"):

@@ -20,7 +20,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
 from advex.envs import EpisodeMode, check_episode_mode, get_state, get_task, make_env
-from advex.exploration.buffer import ReplayBuffer
+from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
 from advex.types import Policy
 
 Vectorization = Literal["lean", "async"]
@@ -219,6 +219,7 @@ class Collector:
         sims = self.env.envs if isinstance(self.env, LeanVectorEnv) else None
         if record_states and sims is None:
             raise ValueError("record_states needs vectorization='lean'")
+        check_fits_in_memory(n_steps, buffer.obs_dim, buffer.act_dim, f"collect {self.task}")
         policy = policy if policy is not None else self.random_policy(seed)
         n, obs_dim, act_dim = self.n_envs, buffer.obs_dim, buffer.act_dim
         if (self.spec.obs_dim, self.spec.act_dim) != (obs_dim, act_dim):

@@ -301,3 +301,15 @@ def test_output_paths_and_task_mismatches_are_refused_before_any_work(
     err = capsys.readouterr().err
     assert "holds InvertedPendulum-v5 transitions, not Twin-v0" in err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_huge_step_counts_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["collect", "--task", "HalfCheetah-v5", "--steps", str(10**12), "--out",
+                 str(tmp_path / "b.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "10000000000" in err and "GiB of memory" in err and err.count("\n") == 1
+    assert main(["compare", "--steps", str(10**12), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "compare steps" in err and "GiB" in err and not (tmp_path / "c").exists()
