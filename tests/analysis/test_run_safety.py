@@ -117,7 +117,7 @@ def test_resume_never_unpickles_an_untrusted_run_folder(
 def test_damaged_run_files_give_one_line_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from advex.analysis.checkpoint import CheckpointError, Checkpointer
+    from advex.analysis.checkpoint import Checkpointer, CheckpointError
     from advex.cli import main
 
     cfg = ExperimentConfig(**{**TINY, "strategies": ["random"],
