@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +134,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> ExperimentConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(payload) - known)
-        if unknown:
-            raise ValueError(f"config has unknown keys {unknown}; valid: {sorted(known)}")
-        return cls(**payload)
+        return dataclass_from_dict(cls, payload, "experiment")
 
     def train_config(self) -> TrainConfig:
         return dataclass_from_dict(TrainConfig, self.train, "train")

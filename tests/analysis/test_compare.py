@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -255,3 +256,25 @@ def test_oracle_set_always_holds_the_budget(
     assert oracle_path is not None
     oracle = CoverageSet.load(oracle_path)
     assert len(oracle) >= 120 and oracle.n_starts > 5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"train": {"max_epochs": "ten"}}, "train config field max_epochs must be int, got 'ten'"),
+     ({"steps": "3000"}, "experiment config field steps must be int"),
+     ({"seeds": [0, "a"]}, "field seeds must be list\\[int\\]"),
+     ({"coverage": {"n_starts": 2.5}}, "coverage config field n_starts must be int"),
+     ({"strategy_config": {"adversarial-sf": {"gamma": "x"}}},
+      "adversarial-sf config field gamma must be float"),
+     ({"model_config": {"hidden_sizes": "big"}}, "ensemble config field hidden_sizes"),
+     ({"evaluation": {"fit_seeds": "x"}}, "evaluation config field fit_seeds must be int")],
+)
+def test_mistyped_config_values_are_one_line_before_anything_is_written(
+    override: dict, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(override))
+    assert main(["compare", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
