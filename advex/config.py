@@ -93,3 +93,11 @@ def dataclass_from_dict(cls: type[ConfigT], values: Mapping[str, Any], owner_nam
         )
     check_types(cls, values, owner_name)
     return cls(**dict(values))
+
+
+def require(owner: str, checks: Mapping[str, bool]) -> None:
+    """Raise one ``ValueError`` naming every failed condition of a config's ``checks``
+    (``{"lr > 0": lr > 0, ...}``)."""
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise ValueError(f"{owner}: need {', '.join(bad)}")

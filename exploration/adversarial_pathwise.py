@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
 from advex.envs.jacobians import (
     JACOBIAN_SOURCES,
@@ -50,26 +50,22 @@ from advex.envs.jacobians import (
     check_settable,
 )
 from advex.exploration.adversarial import REWARD_TIMINGS, RewardTiming
-from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
+from advex.exploration.gaussian_policy import GaussianPolicy
 from advex.exploration.model_access import frozen, require_method
-from advex.exploration.policy_gradient import clone_tensors
-from advex.exploration.strategy import Strategy, StrategyConfig
+from advex.exploration.policy_strategy import (
+    GaussianPolicyStrategy,
+    PathwiseAscentConfig,
+    ascent_step,
+)
 from advex.models.prediction_error import model_error
 
 
 @dataclass
-class AdversarialPathwiseConfig(GaussianPolicyConfig, StrategyConfig):
-    """Policy network, the true-loss objective and the Jacobian source."""
+class AdversarialPathwiseConfig(PathwiseAscentConfig):
+    """Policy and ascent (``horizon``: consecutive real steps differentiated through, 1 = the
+    action's own error only; ``batch_size``: windows per step), reward timing and the
+    Jacobian source."""
 
-    lr: float = 1e-3
-    #: consecutive real steps differentiated through (1 = the action's own error only).
-    horizon: int = 3
-    gamma: float = 1.0
-    policy_steps: int = 8
-    #: windows of ``horizon`` rows per ascent step.
-    batch_size: int = 64
-    ent_coef: float = 0.01
-    max_grad_norm: float = 0.5
     reward_timing: RewardTiming = "after-refit"
     jacobian_source: JacobianSource = "auto"
     jacobian_eps: float = 1e-6
@@ -85,19 +81,7 @@ class AdversarialPathwiseConfig(GaussianPolicyConfig, StrategyConfig):
                 f"unknown jacobian_source {self.jacobian_source!r}; valid: "
                 f"{', '.join(JACOBIAN_SOURCES)}"
             )
-        checks = {
-            "lr > 0": self.lr > 0,
-            "horizon >= 1": self.horizon >= 1,
-            "0 <= gamma <= 1": 0 <= self.gamma <= 1,
-            "policy_steps >= 0": self.policy_steps >= 0,
-            "batch_size >= 1": self.batch_size >= 1,
-            "ent_coef >= 0": self.ent_coef >= 0,
-            "max_grad_norm > 0": self.max_grad_norm > 0,
-            "jacobian_eps > 0": self.jacobian_eps > 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"AdversarialPathwiseConfig: need {', '.join(bad)}")
+        require("AdversarialPathwiseConfig", {"jacobian_eps > 0": self.jacobian_eps > 0})
 
 
 def episode_windows(episode_ids: np.ndarray, horizon: int) -> np.ndarray:
@@ -174,7 +158,7 @@ class LinearisedRound:
         return total.mean()
 
 
-class AdversarialPathwise(Strategy):
+class AdversarialPathwise(GaussianPolicyStrategy):
     """Pathwise adversary: ascend the model's true error through the simulator's Jacobians."""
 
     name = "adversarial-pw"
@@ -203,34 +187,14 @@ class AdversarialPathwise(Strategy):
         except NotSettableError as e:
             raise NotSettableError(f"{self.name}: {e}") from None
         super().__init__(spec, config, seed, episodes=episodes)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.policy = GaussianPolicy(
-            spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator
-        )
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
-        self._obs_seen = 0
-        self._round_u = np.zeros((0, spec.act_dim), dtype=np.float32)
         self._round_states = np.zeros((0, self.jacobians.full_state_dim))
         self._model_before_refit: Any = None
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        return self.policy.sample(self._check_obs(obs), self.rng)[0]
+    def _run_options(self) -> dict[str, Any]:
+        return {"record_states": True}  # each row's simulator state, for the Jacobians
 
-    def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
-        """Collect with the policy, recording each row's pre-squash ``u`` and simulator state."""
-        drawn: list[np.ndarray] = []
-
-        def recording_policy(obs: np.ndarray) -> np.ndarray:
-            act, u = self.policy.sample(self._check_obs(obs), self.rng)
-            drawn.append(u)
-            return act
-
-        self._begin_round(buffer)
-        collector.run(buffer, n_steps, seed, policy=recording_policy, progress=progress,
-                      desc=f"{self.name} {self.spec.name}", record_states=True)
-        self._end_round(buffer, n_steps)
-        self._round_u = np.concatenate(drawn)[:n_steps].astype(np.float32)
+    def _after_collect(self, collector: Any) -> None:
         self._round_states = collector.last_states
 
     def observe_round(self, buffer: Any, model: Any) -> None:
@@ -282,13 +246,7 @@ class AdversarialPathwise(Strategy):
             diagnostics.update(self._ascend(data, target))
         diagnostics.update(entropy=float(self.policy.entropy().detach()),
                            log_std_mean=float(self.policy.log_std().detach().mean()))
-        if len(buffer) > self._obs_seen:
-            self.policy.obs_normalizer.update(
-                buffer.batch(np.arange(self._obs_seen, len(buffer))).obs
-            )
-            self._obs_seen = len(buffer)
-        self._clear_round()
-        self._round_u = np.zeros((0, self.spec.act_dim), dtype=np.float32)
+        self._end_update(buffer)
         self._round_states = np.zeros((0, self.jacobians.full_state_dim))
         return diagnostics
 
@@ -304,11 +262,7 @@ class AdversarialPathwise(Strategy):
                                      generator=self.generator)
                 error = data.objective(self.policy, model, pick, cfg.gamma, self.error_scale)
                 objective = error + cfg.ent_coef * self.policy.entropy()
-                grads = torch.autograd.grad(-objective, params)
-                for p, g in zip(params, grads, strict=True):
-                    p.grad = g
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optimizer.step()
+                ascent_step(objective, params, self.optimizer, cfg.max_grad_norm)
                 objectives.append(float(error.detach()))
         out = {"ascent_s": time.perf_counter() - start, "n_windows": float(n_windows)}
         if objectives:
@@ -318,20 +272,14 @@ class AdversarialPathwise(Strategy):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(
-            policy=clone_tensors(self.policy.state_dict()),
-            optimizer=copy.deepcopy(self.optimizer.state_dict()),
-            torch_generator=self.generator.get_state(),
-            obs_seen=self._obs_seen,
-        )
+        state.update(optimizer=copy.deepcopy(self.optimizer.state_dict()),
+                     round_states=torch.as_tensor(self._round_states).clone())
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.policy.load_state_dict(clone_tensors(state["policy"]))
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        self.generator.set_state(state["torch_generator"].clone())
-        self._obs_seen = int(state["obs_seen"])
+        self._round_states = state["round_states"].numpy().copy()
 
     def close(self) -> None:
         self.jacobians.close()

@@ -23,30 +23,28 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
+from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
-from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
 from advex.exploration.loss_predictor import LossPredictor, LossPredictorConfig
 from advex.exploration.model_access import frozen, require_method
-from advex.exploration.policy_gradient import clone_tensors
-from advex.exploration.strategy import Strategy, StrategyConfig
+from advex.exploration.policy_strategy import (
+    GaussianPolicyStrategy,
+    PathwiseAscentConfig,
+    ascent_step,
+    clone_tensors,
+)
 
 Surrogate = Literal["auto", "disagreement", "loss-predictor"]
 _SURROGATES = ("auto", "disagreement", "loss-predictor")
 
 
 @dataclass
-class DisagreementPathwiseConfig(GaussianPolicyConfig, LossPredictorConfig, StrategyConfig):
-    """Policy network, imagined-rollout objective and (if used) the loss predictor."""
+class DisagreementPathwiseConfig(PathwiseAscentConfig, LossPredictorConfig):
+    """Policy and ascent over imagined rollouts and (if used) the loss predictor."""
 
-    lr: float = 1e-3
     horizon: int = 5
-    gamma: float = 1.0
     policy_steps: int = 24
-    batch_size: int = 64
-    ent_coef: float = 0.01
-    max_grad_norm: float = 0.5
     surrogate: Surrogate = "auto"
     #: imagined states are clamped to [min - m * range, max + m * range] of buffer obs.
     state_margin: float = 0.5
@@ -61,25 +59,15 @@ class DisagreementPathwiseConfig(GaussianPolicyConfig, LossPredictorConfig, Stra
             raise ValueError(
                 f"unknown surrogate {self.surrogate!r}; valid: {', '.join(_SURROGATES)}"
             )
-        checks = {
-            "lr > 0": self.lr > 0,
-            "horizon >= 1": self.horizon >= 1,
-            "0 <= gamma <= 1": 0 <= self.gamma <= 1,
-            "policy_steps >= 0": self.policy_steps >= 0,
-            "batch_size >= 1": self.batch_size >= 1,
-            "ent_coef >= 0": self.ent_coef >= 0,
-            "max_grad_norm > 0": self.max_grad_norm > 0,
+        require("DisagreementPathwiseConfig", {
             "state_margin >= 0": self.state_margin >= 0,
             "disagreement_eps > 0": self.disagreement_eps > 0,
             "predictor_steps >= 0": self.predictor_steps >= 0,
             "predictor_samples >= 1": self.predictor_samples >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"DisagreementPathwiseConfig: need {', '.join(bad)}")
+        })
 
 
-class DisagreementPathwise(Strategy):
+class DisagreementPathwise(GaussianPolicyStrategy):
     """Pathwise learner: ascend ``sum_t surrogate(s_t, a_t)`` through imagined rollouts."""
 
     name = "disagreement-pw"
@@ -95,16 +83,8 @@ class DisagreementPathwise(Strategy):
         episodes: EpisodeMode = "env",
     ) -> None:
         super().__init__(spec, config, seed, episodes=episodes)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.policy = GaussianPolicy(
-            spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator
-        )
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.predictor = LossPredictor(spec.obs_dim, spec.act_dim, config, self.generator)
-        self._obs_seen = 0
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        return self.policy.sample(self._check_obs(obs), self.rng)[0]
 
     def surrogate_kind(self, model: Any) -> str:
         """``"disagreement"`` or ``"loss-predictor"`` for this model (``"auto"``: the former
@@ -165,11 +145,7 @@ class DisagreementPathwise(Strategy):
                     if t + 1 < cfg.horizon:
                         s = torch.clamp(model.predict(s, a)[0], lo_t, hi_t)
                 objective = total.mean() + cfg.ent_coef * self.policy.entropy()
-                grads = torch.autograd.grad(-objective, params)
-                for p, g in zip(params, grads, strict=True):
-                    p.grad = g
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optimizer.step()
+                ascent_step(objective, params, self.optimizer, cfg.max_grad_norm)
                 objectives.append(float(objective.detach()))
                 surrogates.append(float(total.detach().mean()) / cfg.horizon)
         if objectives:
@@ -180,33 +156,24 @@ class DisagreementPathwise(Strategy):
             )
         diagnostics.update(entropy=float(self.policy.entropy().detach()),
                            log_std_mean=float(self.policy.log_std().detach().mean()))
-        if len(buffer) > self._obs_seen:
-            self.policy.obs_normalizer.update(data.obs[self._obs_seen:])
-            self._obs_seen = len(buffer)
-        self._clear_round()
+        self._end_update(buffer)
         return diagnostics
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(
-            policy=clone_tensors(self.policy.state_dict()),
             optimizer=copy.deepcopy(self.optimizer.state_dict()),
             predictor=clone_tensors(self.predictor.state_dict()),
             predictor_optimizer=copy.deepcopy(self.predictor.optimizer.state_dict()),
-            torch_generator=self.generator.get_state(),
-            obs_seen=self._obs_seen,
         )
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.policy.load_state_dict(clone_tensors(state["policy"]))
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.predictor.load_state_dict(clone_tensors(state["predictor"]))
         self.predictor.optimizer.load_state_dict(copy.deepcopy(state["predictor_optimizer"]))
-        self.generator.set_state(state["torch_generator"].clone())
-        self._obs_seen = int(state["obs_seen"])
 
 
 __all__ = ["DisagreementPathwise", "DisagreementPathwiseConfig"]

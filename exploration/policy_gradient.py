@@ -40,9 +40,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
-from advex.exploration.strategy import Strategy, StrategyConfig
+from advex.exploration.policy_strategy import GaussianPolicyStrategy
+from advex.exploration.strategy import StrategyConfig
 from advex.types import TransitionBatch
 
 
@@ -77,9 +79,7 @@ class ScoreFunctionConfig(GaussianPolicyConfig, StrategyConfig):
             "target_kl > 0 or None": self.target_kl is None or self.target_kl > 0,
             "reward_chunk >= 1": self.reward_chunk >= 1,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"{type(self).__name__}: need {', '.join(bad)}")
+        require(type(self).__name__, checks)
 
 
 def discounted_returns(rewards: np.ndarray, episode_ids: np.ndarray, gamma: float) -> np.ndarray:
@@ -180,12 +180,7 @@ class ScoreFunctionLearner:
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
 
 
-def clone_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Detached copies (a module's ``state_dict`` aliases live weights that keep training)."""
-    return {k: v.detach().clone() for k, v in state.items()}
-
-
-class ScoreFunctionStrategy(Strategy):
+class ScoreFunctionStrategy(GaussianPolicyStrategy):
     """A Gaussian policy trained by :class:`ScoreFunctionLearner` on
     :meth:`transition_rewards` of the round it collected (abstract: subclasses give the
     reward)."""
@@ -202,14 +197,8 @@ class ScoreFunctionStrategy(Strategy):
         episodes: EpisodeMode = "env",
     ) -> None:
         super().__init__(spec, config, seed, episodes=episodes)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.policy = GaussianPolicy(
-            spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator
-        )
         self.learner = ScoreFunctionLearner(self.policy, config, self.generator)
         self.last_rewards = np.zeros(0, dtype=np.float64)
-        self._round_u = np.zeros((0, spec.act_dim), dtype=np.float32)
-        self._obs_seen = 0  # buffer rows already merged into the policy's obs normaliser
         self._early_rewards: np.ndarray | None = None  # observe_round's, for this round
 
     @abc.abstractmethod
@@ -224,27 +213,6 @@ class ScoreFunctionStrategy(Strategy):
         """Whether rewards come from the model before it refits on the round
         (:meth:`observe_round`) rather than after (:meth:`update`)."""
         return False
-
-    # ------------------------------------------------------------------ acting
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        return self.policy.sample(self._check_obs(obs), self.rng)[0]
-
-    def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
-        """Collect with the policy, remembering each action's pre-squash ``u``."""
-        drawn: list[np.ndarray] = []
-
-        def recording_policy(obs: np.ndarray) -> np.ndarray:
-            act, u = self.policy.sample(self._check_obs(obs), self.rng)
-            drawn.append(u)
-            return act
-
-        self._begin_round(buffer)
-        collector.run(buffer, n_steps, seed, policy=recording_policy, progress=progress,
-                      desc=f"{self.name} {self.spec.name}")
-        self._end_round(buffer, n_steps)
-        # The collector keeps rows in call order and drops the surplus of the last call.
-        self._round_u = np.concatenate(drawn)[:n_steps].astype(np.float32)
 
     def _pre_squash(self, act: np.ndarray) -> tuple[np.ndarray, bool]:
         """``u`` for the round's actions: the recorded draw if it reproduces them, else
@@ -305,12 +273,7 @@ class ScoreFunctionStrategy(Strategy):
                 reward_std=float(rewards.std()),
                 u_recorded=float(recorded),
             )
-        if len(buffer) > self._obs_seen:
-            self.policy.obs_normalizer.update(buffer.batch(np.arange(self._obs_seen,
-                                                                     len(buffer))).obs)
-            self._obs_seen = len(buffer)
-        self._clear_round()
-        self._round_u = np.zeros((0, self.spec.act_dim), dtype=np.float32)
+        self._end_update(buffer)
         return diagnostics
 
     def _model_chunks(self, fn: Any, *arrays: np.ndarray) -> np.ndarray:
@@ -323,19 +286,9 @@ class ScoreFunctionStrategy(Strategy):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(
-            policy=clone_tensors(self.policy.state_dict()),
-            learner=self.learner.state_dict(),
-            torch_generator=self.generator.get_state(),
-            round_u=torch.as_tensor(self._round_u).clone(),
-            obs_seen=self._obs_seen,
-        )
+        state.update(learner=self.learner.state_dict())
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.policy.load_state_dict(clone_tensors(state["policy"]))
         self.learner.load_state_dict(state["learner"])
-        self.generator.set_state(state["torch_generator"].clone())
-        self._round_u = state["round_u"].numpy().astype(np.float32).copy()
-        self._obs_seen = int(state["obs_seen"])
