@@ -30,10 +30,7 @@ Shapes: ``S`` starts, ``K`` horizon, ``O`` obs dim, ``A`` act dim.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +49,7 @@ from advex.analysis.coverage_set import (
     CoverageSet,
 )
 from advex.envs import TaskSpec, get_state, get_task, make_env, set_state, state_size
+from advex.seeding import isolated_global_rngs
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -77,19 +75,6 @@ _INSTABILITY_WARNINGS = (
 
 
 # ---------------------------------------------------------------------- building
-@contextlib.contextmanager
-def _preserved_global_rngs() -> Iterator[None]:
-    """SB3's ``seed=`` reseeds the global python/numpy/torch RNGs; put them back afterwards."""
-    py_state, torch_state = random.getstate(), torch.get_rng_state()
-    np_state = np.random.get_state()  # noqa: NPY002  (saving the legacy global RNG, not using it)
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)  # noqa: NPY002
-        torch.set_rng_state(torch_state)
-
-
 def _uniform_actions(space: Any, rng: np.random.Generator, n: int) -> np.ndarray:
     """``n x A`` float32 actions uniform in the Box ``space`` (our RNG, not the space's)."""
     return rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(np.float32)
@@ -128,7 +113,7 @@ def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
     # One thread: small SAC nets on a busy CPU run several times faster, and bit-for-bit.
     torch.set_num_threads(1)
     try:
-        with _preserved_global_rngs():
+        with isolated_global_rngs():  # SB3's seed= reseeds the global generators
             if config.sb3_algo == "sac":
                 agent = SAC(
                     "MlpPolicy",

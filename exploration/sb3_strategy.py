@@ -27,16 +27,13 @@ SAC's ``learning_starts``. Loading the bytes unpickles them: only load checkpoin
 
 from __future__ import annotations
 
-import contextlib
 import io
-import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -45,24 +42,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from advex.envs import EpisodeMode, TaskSpec, make_env
 from advex.exploration.strategy import Strategy, StrategyConfig
+from advex.seeding import isolated_global_rngs
 
 _FIELDS = ("obs", "act", "next_obs", "reward", "terminated", "truncated", "episode_id")
-
-
-@contextlib.contextmanager
-def isolated_global_rngs(seed: int) -> Iterator[None]:
-    """Seed python/numpy/torch global generators with ``seed`` inside, restore them after."""
-    # The legacy global numpy API is the point here: it is what SB3 draws from.
-    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
-    with torch.random.fork_rng(devices=[]):
-        random.seed(seed)
-        np.random.seed(seed)  # noqa: NPY002
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)  # noqa: NPY002
 
 
 class TransitionRecorder(gym.Wrapper):
