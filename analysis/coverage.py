@@ -49,6 +49,7 @@ from advex.analysis.coverage_set import (
     CoverageSet,
 )
 from advex.envs import TaskSpec, get_state, get_task, make_env, set_state, state_size
+from advex.exploration.collect import uniform_actions
 from advex.seeding import isolated_global_rngs
 
 __all__ = [
@@ -75,11 +76,6 @@ _INSTABILITY_WARNINGS = (
 
 
 # ---------------------------------------------------------------------- building
-def _uniform_actions(space: Any, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n x A`` float32 actions uniform in the Box ``space`` (our RNG, not the space's)."""
-    return rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(np.float32)
-
-
 def _collect_states(
     env: Any, n_steps: int, choose_action: Any, desc: str, progress: bool
 ) -> np.ndarray:
@@ -212,7 +208,7 @@ def _build_with_env(
     pools["random"] = _collect_states(
         env,
         config.n_random_rollout_steps,
-        lambda obs, t: _uniform_actions(space, rng, 1)[0],
+        lambda obs, t: uniform_actions(rng, space.low, space.high, 1)[0],
         "coverage: random pool",
         progress,
     )
@@ -324,7 +320,8 @@ def _record(
     """
     inner = env.unwrapped
     k = len(out.act)
-    actions = _uniform_actions(env.action_space, rng, k)  # K draws always: a fixed RNG stream
+    space = env.action_space
+    actions = uniform_actions(rng, space.low, space.high, k)  # K draws always: a fixed stream
     warnings_before = _instability_count(inner.data)
     out.obs[:] = 0.0
     out.act[:] = 0.0

@@ -26,6 +26,14 @@ from advex.types import Policy
 Vectorization = Literal["lean", "async"]
 
 
+def uniform_actions(
+    rng: np.random.Generator, low: np.ndarray, high: np.ndarray, n: int
+) -> np.ndarray:
+    """``n x A`` float32 actions uniform in the box ``[low, high]``, drawn from ``rng``."""
+    low = np.asarray(low)
+    return rng.uniform(low, high, size=(n, *low.shape)).astype(np.float32)
+
+
 class RandomPolicy:
     """Uniform actions in the action box, from its own seeded generator.
 
@@ -45,8 +53,7 @@ class RandomPolicy:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         n = len(obs)
         if len(self._cache) < n:
-            size = (max(self.block, n), len(self.low))
-            self._cache = self.rng.uniform(self.low, self.high, size=size).astype(np.float32)
+            self._cache = uniform_actions(self.rng, self.low, self.high, max(self.block, n))
         act, self._cache = self._cache[:n], self._cache[n:]
         return act
 

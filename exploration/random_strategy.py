@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from advex.exploration.collect import uniform_actions
 from advex.exploration.strategy import Strategy, StrategyConfig
 
 
@@ -27,9 +28,7 @@ class RandomStrategy(Strategy):
     uses_model = False
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs = self._check_obs(obs)
-        size = (len(obs), self.spec.act_dim)
-        return self.rng.uniform(self.low, self.high, size=size).astype(np.float32)
+        return uniform_actions(self.rng, self.low, self.high, len(self._check_obs(obs)))
 
     def update(self, buffer: Any, model: Any) -> dict[str, float]:
         self._clear_round()
