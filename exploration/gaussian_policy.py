@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
+from advex.models.base import check_activation_name
+from advex.models.mlp_builder import build_mlp
+
 _ATANH_LIMIT = 1.0 - 1e-6  # float32 actions at the bound would give atanh = inf
 
 
@@ -51,10 +53,7 @@ class GaussianPolicyConfig:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive ints, got {self.hidden_sizes}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; valid: {', '.join(_ACTIVATIONS)}"
-            )
+        check_activation_name("GaussianPolicyConfig", self.activation)
         if not self.log_std_min <= self.init_log_std <= self.log_std_max:
             raise ValueError(
                 f"need log_std_min <= init_log_std <= log_std_max, got {self.log_std_min}, "
@@ -129,19 +128,11 @@ class GaussianPolicy(nn.Module):
         self.register_buffer("act_center", (high_t + low_t) / 2)
         self.register_buffer("act_half", (high_t - low_t) / 2)
         self.obs_normalizer = RunningNormalizer(obs_dim)
-        sizes = [obs_dim, *config.hidden_sizes, act_dim]
-        layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
-            last = i == len(sizes) - 2
-            nn.init.orthogonal_(linear.weight, gain=0.01 if last else math.sqrt(2),
-                                generator=generator)
-            with torch.no_grad():
-                linear.bias.zero_()
-            layers.append(linear)
-            if not last:
-                layers.append(_ACTIVATIONS[config.activation]())
-        self.mean_net = nn.Sequential(*layers)
+        def orthogonal(weight: torch.Tensor, fan_in: int, last: bool) -> None:
+            nn.init.orthogonal_(weight, gain=0.01 if last else math.sqrt(2), generator=generator)
+
+        self.mean_net = build_mlp([obs_dim, *config.hidden_sizes, act_dim], config.activation,
+                                  orthogonal)
         self.log_std_param = nn.Parameter(torch.full((act_dim,), float(config.init_log_std)))
 
     act_center: torch.Tensor

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from advex.models.mlp_builder import build_mlp
+
 LOG_EPS = 1e-8
 
 
@@ -49,18 +51,11 @@ class LossPredictor(nn.Module):
         dim = obs_dim + act_dim
         self.register_buffer("in_mean", torch.zeros(dim))
         self.register_buffer("in_std", torch.ones(dim))
-        sizes = [dim, *config.predictor_hidden_sizes, 1]
-        layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+        def uniform(weight: torch.Tensor, fan_in: int, last: bool) -> None:
             bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(linear.weight, -bound, bound, generator=generator)
-            with torch.no_grad():
-                linear.bias.zero_()
-            layers.append(linear)
-            if i < len(sizes) - 2:
-                layers.append(nn.SiLU())
-        self.net = nn.Sequential(*layers)
+            nn.init.uniform_(weight, -bound, bound, generator=generator)
+
+        self.net = build_mlp([dim, *config.predictor_hidden_sizes, 1], "silu", uniform)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.predictor_lr)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ from .generative_data import (
     isolated_global_rng,
     seeded_init_,
 )
+from .mlp_builder import build_mlp
 
 GeneratorLoss = Literal["non_saturating", "minimax"]
 
@@ -126,12 +127,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 def _tanh_mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
     """Tanh MLP: the tutorial found ReLU units die from large early GAN gradients."""
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.Tanh()]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
+    return build_mlp([in_dim, *hidden, out_dim], "tanh")
 
 
 def gaussian_kde_density(data: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from advex.models.base import (
     TransitionModel,
     check_activation_name,
     checked_hidden_sizes,
     init_weight_,
-    make_activation,
 )
+from advex.models.mlp_builder import build_mlp
 
 _MIN_RESIDUAL_VAR = 1e-6
 
@@ -53,17 +52,8 @@ class MLPModel(TransitionModel):
         super().__init__(obs_dim, act_dim, config, normalizer_eps=config.normalizer_eps)
         generator = torch.Generator().manual_seed(config.seed)
         sizes = [obs_dim + act_dim, *config.hidden_sizes, obs_dim]
-        layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            # skip_init: build without the default init, which would draw from the global RNG.
-            linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
-            init_weight_(linear.weight, fan_in, generator)
-            with torch.no_grad():
-                linear.bias.zero_()
-            layers.append(linear)
-            if i < len(sizes) - 2:
-                layers.append(make_activation(config.activation))
-        self.net = nn.Sequential(*layers)
+        self.net = build_mlp(sizes, config.activation,
+                             lambda weight, fan_in, last: init_weight_(weight, fan_in, generator))
         self.register_buffer("residual_var", torch.ones(obs_dim))
 
     @property

@@ -31,6 +31,7 @@ from .generative_data import (
     isolated_global_rng,
     seeded_init_,
 )
+from .mlp_builder import build_mlp
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -103,12 +104,7 @@ def reparameterize(
 
 
 def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.SiLU()]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
+    return build_mlp([in_dim, *hidden, out_dim], "silu")
 
 
 class VAE(CheckpointMixin, nn.Module):
