@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from advex.models.mlp_builder import build_mlp
+from advex.models.normalizer import Normalizer
 
 LOG_EPS = 1e-8
 
@@ -40,17 +41,13 @@ class LossPredictorConfig:
 class LossPredictor(nn.Module):
     """``(obs B x O, act B x A) -> B`` predicted ``log(model loss)``."""
 
-    in_mean: torch.Tensor
-    in_std: torch.Tensor
-
     def __init__(
         self, obs_dim: int, act_dim: int, config: LossPredictorConfig, generator: torch.Generator
     ) -> None:
         super().__init__()
         self.config = config
         dim = obs_dim + act_dim
-        self.register_buffer("in_mean", torch.zeros(dim))
-        self.register_buffer("in_std", torch.ones(dim))
+        self.input_normalizer = Normalizer(dim, eps=1e-6)
         def uniform(weight: torch.Tensor, fan_in: int, last: bool) -> None:
             bound = 1.0 / math.sqrt(fan_in)
             nn.init.uniform_(weight, -bound, bound, generator=generator)
@@ -59,7 +56,7 @@ class LossPredictor(nn.Module):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.predictor_lr)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        x = (torch.cat([obs, act], dim=-1) - self.in_mean) / self.in_std
+        x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
         return self.net(x).squeeze(-1)
 
     def fit(
@@ -70,10 +67,7 @@ class LossPredictor(nn.Module):
         obs_t = torch.as_tensor(obs, dtype=torch.float32)
         act_t = torch.as_tensor(act, dtype=torch.float32)
         target = torch.as_tensor(np.log(np.maximum(loss, 0.0) + LOG_EPS), dtype=torch.float32)
-        with torch.no_grad():
-            x = torch.cat([obs_t, act_t], dim=-1)
-            self.in_mean.copy_(x.mean(0))
-            self.in_std.copy_(x.std(0, correction=0).clamp_min(1e-6))
+        self.input_normalizer.fit(torch.cat([obs_t, act_t], dim=-1))
         n, cfg = len(target), self.config
         for _ in range(cfg.predictor_steps):
             idx = torch.randint(n, (min(cfg.predictor_batch_size, n),), generator=generator)
