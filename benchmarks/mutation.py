@@ -2,7 +2,9 @@
 
 Each mutant replaces one exact snippet of one source file (the file is restored afterwards,
 even on Ctrl-C), then runs the tests that cover that file; the mutant is *killed* when they
-fail. The score is killed / total. A surviving mutant names a behaviour no test protects.
+fail (pytest exit status 1; a mutant that breaks the run itself is reported as broken and not
+counted as killed). The score is killed / total. A surviving mutant names a behaviour no test
+protects.
 Not part of CI (minutes of test runs); run it after changing tests or core logic:
 
     python benchmarks/mutation.py            # every mutant
@@ -100,7 +102,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "            return returns.reshape(n, particles)[:, 0]", ("tests/agents",)),
     Mutant("set_state skips mj_forward", "envs/state.py",
            "    mujoco.mj_forward(inner.model, inner.data)\n    return inner._get_obs()",
-           "    return inner._get_obs()", ("tests/envs",)),
+           "    return inner._get_obs()", ("tests/envs/test_state.py",)),
     Mutant("umask ignored by atomic writes", "advex/atomic_io.py",
            "        os.fchmod(fd, 0o666 & ~_umask())", "        pass",
            ("tests/analysis/test_atomic_io.py",)),
@@ -121,7 +123,10 @@ def run_mutant(mutant: Mutant, timeout: int) -> tuple[str, float]:
              *mutant.tests],
             cwd=ROOT, env=env, capture_output=True, timeout=timeout,
         )
-        status = "killed" if proc.returncode != 0 else "SURVIVED"
+        # pytest: 1 = a test failed; 2-5 = the run broke (e.g. the mutant does not import),
+        # which says nothing about the tests
+        status = {0: "SURVIVED", 1: "killed"}.get(proc.returncode,
+                                                  f"broken (pytest rc {proc.returncode})")
     except subprocess.TimeoutExpired:
         status = "killed (timeout)"
     finally:

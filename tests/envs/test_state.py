@@ -1,5 +1,6 @@
 """Full MuJoCo state save/restore: replays from a saved state are bit-identical."""
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -109,3 +110,22 @@ def test_get_state_rejects_non_mujoco_env():
     env = gymnasium.make("CartPole-v1")
     with pytest.raises(TypeError, match="not a MuJoCo env"):
         get_state(env)
+
+
+def test_set_state_forwards_the_kinematics_its_observation_reads() -> None:
+    """Reacher's observation holds the fingertip position, which MuJoCo only updates in a
+    forward pass: the observation set_state returns must be that of the new state, not the
+    kinematics left over from the old one."""
+    env = make_env("Reacher-v5")
+    rng = np.random.default_rng(3)
+    try:
+        env.reset(seed=0)
+        _random_steps(env, rng, 5)
+        state = get_state(env)
+        inner = env.unwrapped
+        mujoco.mj_forward(inner.model, inner.data)
+        expected = inner._get_obs().copy()
+        _random_steps(env, rng, 20)  # somewhere else, with other kinematics
+        np.testing.assert_array_equal(set_state(env, state), expected)
+    finally:
+        env.close()
