@@ -73,3 +73,18 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc}); the file is damaged") from None
+
+
+#: Library advice that must not reach a user who gave advex a damaged file.
+_UNSAFE_HINTS = ("allow_pickle", "weights_only", "pickle")
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why a file failed to load, in one line: the exception type and the first line of its
+    message, except that numpy's and torch's advice to load the file unsafely (with pickle) is
+    replaced by what it means for advex, which never unpickles a file."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if any(hint in text for hint in _UNSAFE_HINTS):
+        text = "it holds pickled objects or is damaged (advex never unpickles files)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from advex.atomic_io import read_json, write_json_atomic
+from advex.atomic_io import load_failure, read_json, write_json_atomic
 from advex.exploration.buffer import ReplayBuffer
 from advex.models import TransitionModel
 
@@ -111,10 +111,9 @@ class Checkpointer:
             extra = torch.load(folder / "strategy.pt", weights_only=True)
             strategy_state, torch_rng = extra["strategy"], extra["torch_rng_state"]
         except Exception as exc:  # torch raises many types for a damaged file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise CheckpointError(
                 f"{folder / 'strategy.pt'}: not a readable strategy checkpoint "
-                f"({type(exc).__name__}: {first})"
+                f"({load_failure(exc)})"
             ) from None
         return RunState(
             completed_rounds=completed,

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from advex.atomic_io import atomic_write
+from advex.atomic_io import atomic_write, load_failure
 from advex.envs import EPISODE_MODES
 from advex.exploration.buffer import ReplayBuffer
 
@@ -338,7 +338,7 @@ class CoverageSet:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except Exception as exc:  # zipfile/format errors come in many types
-            raise fail(f"not a readable .npz ({type(exc).__name__}: {exc})") from None
+            raise fail(f"not a readable .npz ({load_failure(exc)})") from None
         if "format_version" in arrays and int(arrays["format_version"]) != FORMAT_VERSION:
             raise fail(
                 f"format version {int(arrays['format_version'])}, expected "

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from advex.atomic_io import atomic_write
+from advex.atomic_io import atomic_write, load_failure
 from advex.types import TransitionBatch
 
 FORMAT_VERSION = 1
@@ -350,7 +350,7 @@ class ReplayBuffer:
             KeyError,
             json.JSONDecodeError,
         ) as e:
-            raise fail(f"corrupt or truncated file ({type(e).__name__}: {e})") from None
+            raise fail(f"corrupt or truncated file ({load_failure(e)})") from None
         buf = cls(
             obs_dim,
             act_dim,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.atomic_io import atomic_write
+from advex.atomic_io import atomic_write, load_failure
 from advex.models.normalizer import Normalizer
 
 if TYPE_CHECKING:
@@ -330,10 +330,9 @@ class TransitionModel(abc.ABC, nn.Module):
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a corrupt file
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ModelFileError(
-                f"{path}: not a readable model file ({type(exc).__name__}: {first_line})"
-            ) from exc
+                f"{path}: not a readable model file ({load_failure(exc)})"
+            ) from None
         if not isinstance(payload, dict):
             raise ModelFileError(f"{path}: expected a dict, found {type(payload).__name__}")
         missing = [k for k in _REQUIRED_FILE_KEYS if k not in payload]

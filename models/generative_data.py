@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.atomic_io import atomic_write
+from advex.atomic_io import atomic_write, load_failure
 from advex.config import UnknownConfigFieldError, dataclass_from_dict
 
 
@@ -171,7 +171,9 @@ def load_checkpoint(
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise GenerativeCheckpointError(f"{path}: not a readable checkpoint ({exc})") from exc
+        raise GenerativeCheckpointError(
+            f"{path}: not a readable checkpoint ({load_failure(exc)})"
+        ) from None
     if not isinstance(blob, dict) or blob.get("kind") != kind:
         found = blob.get("kind") if isinstance(blob, dict) else type(blob).__name__
         raise GenerativeCheckpointError(f"{path}: expected a {kind!r} checkpoint, found {found!r}")

@@ -313,3 +313,20 @@ def test_huge_step_counts_are_refused_before_any_work(
     assert main(["compare", "--steps", str(10**12), "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert "compare steps" in err and "GiB" in err and not (tmp_path / "c").exists()
+
+
+def test_damaged_files_never_advise_loading_them_unsafely(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """numpy and torch suggest allow_pickle / weights_only=False for a file they cannot read;
+    advex says the file is damaged and that it never unpickles."""
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"garbage")
+    buffer = tmp_path / "b.npz"
+    buffer.write_bytes(b"x")  # numpy takes a 1-byte file for a pickle
+    for argv in (["eval", "--model", str(model), "--task", "Hopper-v5"],
+                 ["fit", "--buffer", str(buffer), "--out", str(tmp_path / "out.pt")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "never unpickles" in err
+        assert "weights_only" not in err and "allow_pickle" not in err
