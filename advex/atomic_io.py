@@ -7,6 +7,7 @@ truncated file under the real name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -42,10 +43,32 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], None]) 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, Exception) and _disk_full(exc, path.parent):
+            # torch and others report a full disk in their own words ("failed writing file")
+            raise OSError(errno.ENOSPC, f"{path}: no space left on the device; nothing was "
+                          "replaced (free space and run again)") from None
         raise
     return path
+
+
+#: Below this many free bytes a failed write is taken for a full disk.
+_FULL_BELOW = 1 << 20
+
+
+def _free_bytes(folder: Path) -> int:
+    stat = os.statvfs(folder)
+    return stat.f_bavail * stat.f_frsize
+
+
+def _disk_full(exc: Exception, folder: Path) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return _free_bytes(folder) < _FULL_BELOW
+    except OSError:
+        return False
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:

@@ -32,3 +32,23 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) ->
         atomic_write(path, boom)
     assert path.read_text() == "good"
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_a_full_disk_is_named_whatever_the_writer_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import advex.atomic_io as atomic_io
+
+    path = write_text_atomic(tmp_path / "model.pt", "good")
+
+    def torch_like(handle) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(atomic_io, "_free_bytes", lambda folder: 0)
+    with pytest.raises(OSError, match="model.pt: no space left on the device"):
+        atomic_write(path, torch_like)
+    assert path.read_text() == "good"
+    monkeypatch.setattr(atomic_io, "_free_bytes", lambda folder: 1 << 40)
+    with pytest.raises(RuntimeError, match="PytorchStreamWriter"):  # not a full disk: as is
+        atomic_write(path, torch_like)
