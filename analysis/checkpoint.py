@@ -20,6 +20,14 @@ from advex.exploration.buffer import ReplayBuffer
 from advex.models import TransitionModel
 
 
+def already_holds(path: Path, what: str) -> FileExistsError:
+    """The one refusal to start over a folder that holds ``what`` (a run, a comparison)."""
+    return FileExistsError(
+        f"{path} already holds {what}; pass --resume (resume=True) to continue it, or choose "
+        "a new --out"
+    )
+
+
 class CheckpointError(ValueError):
     """A checkpoint folder is missing pieces or was written by an incompatible run."""
 

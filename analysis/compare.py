@@ -32,7 +32,7 @@ from typing import Any, Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
-from advex.analysis.checkpoint import Checkpointer
+from advex.analysis.checkpoint import Checkpointer, already_holds
 from advex.analysis.coverage import CoverageSet, load_or_build_coverage
 from advex.analysis.experiment import ExperimentConfig, run_references, run_single
 from advex.analysis.references import oracle_starts
@@ -90,7 +90,7 @@ def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
     if resume and saved != cfg.to_dict():
         raise ValueError(f"{config_path} differs from this run's config; resume needs the same one")
     if not resume:
-        raise FileExistsError(f"{out} already holds a comparison; pass --resume or a new --out")
+        raise already_holds(out, "a comparison")
 
 
 def prepare_coverage(

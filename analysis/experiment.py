@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from advex.analysis.checkpoint import Checkpointer, RunState
+from advex.analysis.checkpoint import Checkpointer, RunState, already_holds
 from advex.analysis.coverage import CoverageConfig, CoverageSet
 from advex.analysis.evaluation import EvaluationConfig, Score, evaluate_data, score_rows
 from advex.analysis.references import REFERENCES, no_change_scores, oracle_batch, ridge_scores
@@ -224,9 +224,7 @@ def run_single(
         if state.torch_rng_state is not None:
             torch.set_rng_state(state.torch_rng_state)
     elif checkpointer.exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a run; pass resume=True (--resume) or use a new --out"
-        )
+        raise already_holds(run_dir, "a run")
     buffer, model = state.buffer, state.model
     # The adversaries maximise the yardstick's own error: same per-dimension units.
     strategy.set_error_scale(coverage.delta_scale())
@@ -296,9 +294,7 @@ def run_references(
     done: dict[str, Any] = {"points": [], "rows": [], "wall_s": 0.0}
     if progress_path.exists():
         if not resume:
-            raise FileExistsError(
-                f"{run_dir} already holds reference rows; pass resume=True (--resume)"
-            )
+            raise already_holds(run_dir, "reference rows")
         done = read_json(progress_path)
         if not isinstance(done, dict) or not {"points", "rows", "wall_s"} <= set(done):
             raise ValueError(f"{progress_path}: damaged reference progress (keys missing)")
