@@ -121,6 +121,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         buffer, TrainConfig(max_epochs=args.epochs), seed=args.seed, progress=not args.quiet
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.meta["task"] = task
     model.save(args.out)
     print(
         f"trained {args.model} on {len(buffer)} transitions of {task}: "
@@ -156,6 +157,9 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
     model = TransitionModel.load(args.model)
     _check_dims(args.task, model.obs_dim, model.act_dim, f"model {args.model}")
+    fitted_on = model.meta.get("task")
+    if fitted_on is not None and fitted_on != args.task:
+        raise ValueError(f"model {args.model} was fitted on {fitted_on}, not {args.task}")
     coverage = _coverage_for(args.task, args.coverage_seed, args.episodes, args.quiet)
     metrics = evaluate_model(model, coverage)
     _print_metrics(

@@ -124,6 +124,8 @@ class TransitionModel(abc.ABC, nn.Module):
         self.obs_dim = int(obs_dim)
         self.act_dim = int(act_dim)
         self.config = config
+        #: Plain string facts saved with the model (``advex fit`` records ``task``).
+        self.meta: dict[str, str] = {}
         self.input_normalizer = Normalizer(self.obs_dim + self.act_dim, eps=normalizer_eps)
         self.target_normalizer = Normalizer(self.obs_dim, eps=normalizer_eps)
 
@@ -307,7 +309,8 @@ class TransitionModel(abc.ABC, nn.Module):
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``{kind, config, obs_dim, act_dim, state_dict, format_version}`` atomically."""
+        """Write ``{kind, config, obs_dim, act_dim, state_dict, meta, format_version}``
+        atomically (``meta``: :attr:`meta`, e.g. the task the model was fitted on)."""
         payload = {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -315,6 +318,7 @@ class TransitionModel(abc.ABC, nn.Module):
             "obs_dim": self.obs_dim,
             "act_dim": self.act_dim,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "meta": {str(k): str(v) for k, v in self.meta.items()},
         }
         atomic_write(path, lambda handle: torch.save(payload, handle))
 
@@ -355,4 +359,8 @@ class TransitionModel(abc.ABC, nn.Module):
             model.load_state_dict(payload["state_dict"])
         except (RuntimeError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{path}: state_dict does not fit the model ({exc})") from exc
+        meta = payload.get("meta", {})  # files written before meta existed have none
+        if not isinstance(meta, dict):
+            raise ModelFileError(f"{path}: meta must be a dict, found {type(meta).__name__}")
+        model.meta = {str(k): str(v) for k, v in meta.items()}
         return model

@@ -330,3 +330,27 @@ def test_damaged_files_never_advise_loading_them_unsafely(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "never unpickles" in err
         assert "weights_only" not in err and "allow_pickle" not in err
+
+
+def test_eval_refuses_a_model_fitted_on_another_task_before_building_coverage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import advex.cli as cli
+    from advex.envs import TASKS, TaskSpec
+    from advex.models import TransitionModel, make_model
+
+    model = make_model("mlp", 4, 1, {"hidden_sizes": [8]})
+    model.meta["task"] = "InvertedPendulum-v5"
+    path = tmp_path / "ip.pt"
+    model.save(path)
+    assert TransitionModel.load(path).meta == {"task": "InvertedPendulum-v5"}
+    twin = TaskSpec(**{**TASKS["InvertedPendulum-v5"].__dict__, "name": "Twin-v0"})
+    monkeypatch.setitem(TASKS, "Twin-v0", twin)
+
+    def no_coverage(*args: object) -> None:
+        raise AssertionError("eval built a coverage set for a model of another task")
+
+    monkeypatch.setattr(cli, "_coverage_for", no_coverage)
+    assert main(["eval", "--model", str(path), "--task", "Twin-v0"]) == 2
+    err = capsys.readouterr().err
+    assert "was fitted on InvertedPendulum-v5, not Twin-v0" in err and err.count("\n") == 1
