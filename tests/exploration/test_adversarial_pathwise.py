@@ -234,3 +234,29 @@ def test_never_trains_the_model() -> None:
     _rounds(model, rounds=1, config={"policy_steps": 2})
     assert seen and not any(seen)
     assert model.bump.requires_grad and model.bump.grad is None
+
+
+def test_without_a_scale_the_error_is_the_models_own_loss() -> None:
+    """No error scale: the objective (and its gradient) is the one measured in the model's own
+    training normalisation, i.e. ``model.loss``, differentiable through the real next state."""
+    from advex.models import make_model
+    from advex.models.training import TrainConfig
+
+    task = "InvertedPendulum-v5"
+    model = make_model("ensemble", 4, 1, {"seed": 0, "num_members": 2, "num_elites": 1,
+                                          "hidden_sizes": [16]})
+    strategy = make_strategy("adversarial-pw", task, {"policy_steps": 0}, seed=0)
+    buf, collector = ReplayBuffer(4, 1), Collector(task)
+    strategy.collect(collector, buf, 200, seed=0, progress=False)
+    model.fit(buf, TrainConfig(max_epochs=3), progress=False)
+    data = strategy.linearised_round(buf)
+    windows = torch.arange(len(data.windows))
+    params = list(strategy.policy.parameters())
+    own = data.objective(strategy.policy, model, windows, 1.0, None)
+    scale = model.target_normalizer.std.numpy().astype(np.float64)
+    scaled = data.objective(strategy.policy, model, windows, 1.0, scale)
+    assert float(own.detach()) == pytest.approx(float(scaled.detach()), rel=1e-5)
+    for a, b in zip(torch.autograd.grad(own, params), torch.autograd.grad(scaled, params),
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    collector.close()
