@@ -132,8 +132,10 @@ class LinearisedRound:
 
     def objective(self, policy: GaussianPolicy, model: Any, window_idx: torch.Tensor,
                   gamma: float, scale: np.ndarray | None) -> torch.Tensor:
-        """Mean over the chosen windows' valid rows of ``sum_t gamma^t l_t`` per window,
-        differentiable w.r.t. the policy (the env step linearised at the recorded rows)."""
+        """Mean over the chosen windows of each window's ``sum_t gamma^t l_t`` (padding rows
+        add nothing), differentiable w.r.t. the policy: the policy acts at the (linearised)
+        states, the model predicts, the real next state follows the env step linearised at the
+        recorded rows."""
         rows = self.windows[window_idx]  # B x H
         n, horizon = rows.shape
         dx = torch.zeros(n, self.state_state.shape[1])
