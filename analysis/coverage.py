@@ -104,6 +104,8 @@ def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
     """An SB3 SAC/PPO model trained for ``n_sb3_steps`` on the task reward (seeded, CPU)."""
     from stable_baselines3 import PPO, SAC
 
+    from advex.exploration.sb3_strategy import new_sb3_agent
+
     threads = torch.get_num_threads()
     agent: Any
     # One thread: small SAC nets on a busy CPU run several times faster, and bit-for-bit.
@@ -111,25 +113,12 @@ def _train_sb3_policy(env: Any, config: CoverageConfig, seed: int) -> Any:
     try:
         with isolated_global_rngs():  # SB3's seed= reseeds the global generators
             if config.sb3_algo == "sac":
-                agent = SAC(
-                    "MlpPolicy",
-                    env,
-                    seed=seed,
-                    device="cpu",
-                    verbose=0,
-                    learning_starts=min(100, config.n_sb3_steps // 2),
+                agent = new_sb3_agent(
+                    SAC, env, seed, learning_starts=min(100, config.n_sb3_steps // 2)
                 )
             else:  # PPO collects n_steps per update; keep a tiny budget tiny (64 | n_steps)
                 n_steps = int(min(2048, max(64, config.n_sb3_steps // 64 * 64)))
-                agent = PPO(
-                    "MlpPolicy",
-                    env,
-                    seed=seed,
-                    device="cpu",
-                    verbose=0,
-                    n_steps=n_steps,
-                    batch_size=64,
-                )
+                agent = new_sb3_agent(PPO, env, seed, n_steps=n_steps, batch_size=64)
             agent.learn(total_timesteps=config.n_sb3_steps)
     finally:
         torch.set_num_threads(threads)

@@ -47,6 +47,14 @@ from advex.seeding import isolated_global_rngs
 _FIELDS = ("obs", "act", "next_obs", "reward", "terminated", "truncated", "episode_id")
 
 
+def new_sb3_agent(algorithm: type[BaseAlgorithm], env: Any, seed: int,
+                  **kwargs: Any) -> BaseAlgorithm:
+    """How advex builds every SB3 agent (the coverage set's policy pool and the ``sb3-*``
+    strategies): an MLP policy on the CPU, seeded, silent; ``kwargs`` are the algorithm's.
+    Callers isolate the global RNGs around it (SB3's ``seed=`` reseeds them)."""
+    return algorithm("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+
+
 class TransitionRecorder(gym.Wrapper):
     """Records every real transition of the wrapped env while :attr:`recording`."""
 
@@ -180,8 +188,8 @@ class SB3Strategy(Strategy):
         )
         self.vec_env = DummyVecEnv([lambda: Monitor(self.recorder)])
         with isolated_global_rngs(self.seed):
-            self.agent = self.algorithm("MlpPolicy", self.vec_env, seed=self.seed,
-                                        device="cpu", verbose=0, **config.agent_kwargs())
+            self.agent = new_sb3_agent(self.algorithm, self.vec_env, self.seed,
+                                       **config.agent_kwargs())
         self._rows_in_buffer = -1  # len(buffer) right after our last append
 
     def act(self, obs: np.ndarray) -> np.ndarray:
