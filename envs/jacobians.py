@@ -24,6 +24,7 @@ are in ``docs/benchmarks.md`` (``benchmarks/adversary_update.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -160,15 +161,22 @@ class SimulatorJacobians:
         obs = np.asarray(self.inner.step(np.asarray(action, dtype=np.float64))[0], np.float64)
         ref_qpos = self.data.qpos.copy()  # x' of the unperturbed step: tangent origin
         base = np.concatenate([obs, self._tangent(ref_qpos)])
-        n_in = self.state_dim + self.spec.act_dim
-        cols = []
-        for j in range(n_in):
-            plus = self._step_outputs(state, action, j, self.eps, ref_qpos)
-            if self.centered:
-                minus = self._step_outputs(state, action, j, -self.eps, ref_qpos)
-                cols.append((plus - minus) / (2 * self.eps))
-            else:
-                cols.append((plus - base) / self.eps)
+        return self._columns(
+            lambda j, step: self._step_outputs(state, action, j, step, ref_qpos),
+            self.state_dim + self.spec.act_dim, base,
+        )
+
+    def _columns(self, outputs: Callable[[int, float], np.ndarray], n_inputs: int,
+                 base: np.ndarray | None) -> np.ndarray:
+        """``len(outputs) x n_inputs`` Jacobian of ``outputs(j, step)`` (the outputs with input
+        ``j`` moved by ``step``) by central or forward differences; ``base``: the unmoved
+        outputs (forward differences only)."""
+        if self.centered:
+            cols = [(outputs(j, self.eps) - outputs(j, -self.eps)) / (2 * self.eps)
+                    for j in range(n_inputs)]
+        else:
+            assert base is not None
+            cols = [(outputs(j, self.eps) - base) / self.eps for j in range(n_inputs)]
         return np.stack(cols, axis=1)
 
     def _obs_jacobian(self) -> np.ndarray:
@@ -183,14 +191,10 @@ class SimulatorJacobians:
             mujoco.mj_forward(m, d)
             return np.asarray(self.inner._get_obs(), dtype=np.float64)
 
-        if self.centered:
-            cols = [(obs_at(j, self.eps) - obs_at(j, -self.eps)) / (2 * self.eps)
-                    for j in range(self.state_dim)]
-        else:
-            base = obs_at(0, 0.0)
-            cols = [(obs_at(j, self.eps) - base) / self.eps for j in range(self.state_dim)]
+        base = None if self.centered else obs_at(0, 0.0)
+        jacobian = self._columns(obs_at, self.state_dim, base)
         self._set(saved)
-        return np.stack(cols, axis=1)
+        return jacobian
 
     def _mjd(self, state: np.ndarray, action: np.ndarray) -> np.ndarray:
         """``(O + S) x (S + A)`` Jacobian from ``mjd_transitionFD`` sub-step by sub-step."""
