@@ -193,6 +193,10 @@ class AdversarialPathwise(GaussianPolicyStrategy):
         self._round_states = np.zeros((0, self.jacobians.full_state_dim))
         self._model_before_refit: Any = None
 
+    @property
+    def rewards_before_refit(self) -> bool:
+        return self.config.reward_timing == "before-refit"
+
     def _run_options(self) -> dict[str, Any]:
         return {"record_states": True}  # each row's simulator state, for the Jacobians
 
@@ -201,10 +205,8 @@ class AdversarialPathwise(GaussianPolicyStrategy):
 
     def observe_round(self, buffer: Any, model: Any) -> None:
         """Keep a copy of the model before its refit (before-refit timing, not round one)."""
-        idx = self.round_data(buffer)
-        first_round = not len(idx) or int(idx[0]) == 0
-        before = self.config.reward_timing == "before-refit"
-        self._model_before_refit = copy.deepcopy(model) if before and not first_round else None
+        before = self._scores_before_refit(buffer)
+        self._model_before_refit = copy.deepcopy(model) if before else None
 
     def _noise(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
         """The standard-normal draws ``eps`` that gave pre-squash actions ``u`` at ``obs``."""
@@ -233,12 +235,8 @@ class AdversarialPathwise(GaussianPolicyStrategy):
         self._model_before_refit = None
         require_method(target, "predict" if self.error_scale is not None else "loss", self.name)
         idx = self.round_data(buffer)
-        later_round = len(idx) > 0 and int(idx[0]) > 0
-        if self.config.reward_timing == "before-refit" and later_round and target is model:
-            raise ValueError(
-                f"{self.name} with before-refit rewards: call observe_round(buffer, model) "
-                "after collect and before the model refits on the round"
-            )
+        if self._scores_before_refit(buffer) and target is model:
+            raise self._unobserved_round()
         diagnostics: dict[str, float] = {"n_transitions": float(len(idx)),
                                          "rewards_before_refit": float(target is not model)}
         if len(idx):

@@ -208,12 +208,6 @@ class ScoreFunctionStrategy(GaussianPolicyStrategy):
     def check_model(self, model: Any) -> None:
         """Raise :class:`StrategyModelError` if ``model`` cannot give this strategy's reward."""
 
-    @property
-    def rewards_before_refit(self) -> bool:
-        """Whether rewards come from the model before it refits on the round
-        (:meth:`observe_round`) rather than after (:meth:`update`)."""
-        return False
-
     def _pre_squash(self, act: np.ndarray) -> tuple[np.ndarray, bool]:
         """``u`` for the round's actions: the recorded draw if it reproduces them, else
         ``atanh``. Returns ``(u, recorded)``."""
@@ -238,11 +232,10 @@ class ScoreFunctionStrategy(GaussianPolicyStrategy):
     def observe_round(self, buffer: Any, model: Any) -> None:
         """With before-refit rewards, score the round under the model that has not trained on
         it yet (skipped in the first round, when that model has seen no data)."""
-        idx = self.round_data(buffer)
         self._early_rewards = None
-        if self.rewards_before_refit and len(idx) and int(idx[0]) > 0:
+        if self._scores_before_refit(buffer):
             self.check_model(model)
-            self._early_rewards = self._checked_rewards(buffer, idx, model)
+            self._early_rewards = self._checked_rewards(buffer, self.round_data(buffer), model)
 
     def update(self, buffer: Any, model: Any) -> dict[str, float]:
         """Reward the latest round's transitions (under the model before or after its refit,
@@ -254,11 +247,8 @@ class ScoreFunctionStrategy(GaussianPolicyStrategy):
         early, self._early_rewards = self._early_rewards, None
         if len(idx):
             batch = buffer.batch(idx)
-            if self.rewards_before_refit and int(idx[0]) > 0 and early is None:
-                raise ValueError(
-                    f"{self.name} with before-refit rewards: call observe_round(buffer, model) "
-                    "after collect and before the model refits on the round"
-                )
+            if self._scores_before_refit(buffer) and early is None:
+                raise self._unobserved_round()
             used_early = early is not None
             rewards = early if early is not None else self._checked_rewards(buffer, idx, model)
             diagnostics["rewards_before_refit"] = float(used_early)

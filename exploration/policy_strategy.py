@@ -116,6 +116,24 @@ class GaussianPolicyStrategy(Strategy):
     def _after_collect(self, collector: Any) -> None:
         """Keep what the collector recorded besides the rows (nothing here)."""
 
+    @property
+    def rewards_before_refit(self) -> bool:
+        """Whether the adversary scores a round with the model before it refits on it
+        (:meth:`observe_round`) rather than after (``update``); False here."""
+        return False
+
+    def _scores_before_refit(self, buffer: Any) -> bool:
+        """Whether the round just collected is scored before the refit: before-refit timing,
+        and earlier rounds the model has trained on (in the first it has seen no data)."""
+        idx = self.round_data(buffer)
+        return self.rewards_before_refit and len(idx) > 0 and int(idx[0]) > 0
+
+    def _unobserved_round(self) -> ValueError:
+        return ValueError(
+            f"{self.name} with before-refit rewards: call observe_round(buffer, model) after "
+            "collect and before the model refits on the round"
+        )
+
     def _end_update(self, buffer: Any) -> None:
         """After learning: merge the rows not yet seen into the policy's obs normaliser (only
         now, so the round was learned with the statistics it was collected with) and forget
