@@ -179,19 +179,18 @@ def _int_list(text: str) -> list[int]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    import json
-
     from advex.analysis.compare import run_compare
     from advex.analysis.experiment import ExperimentConfig
     from advex.analysis.report import write_report
+    from advex.atomic_io import read_json
 
-    overrides = json.loads(args.config.read_text()) if args.config else {}
+    overrides = read_json(args.config) if args.config else {}
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out, the folder of the run to continue")
         saved = args.out / "config.json"
         if saved.exists():  # continue with the run's own config unless flags say otherwise
-            overrides = {**json.loads(saved.read_text()), **overrides}
+            overrides = {**read_json(saved), **overrides}
     for key, value in (
         ("task", args.task),
         ("seeds", args.seeds),

@@ -19,7 +19,6 @@ Output folder::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from advex.analysis.coverage import CoverageSet, load_or_build_coverage
 from advex.analysis.experiment import ExperimentConfig, run_references, run_single
 from advex.analysis.references import oracle_starts
 from advex.analysis.results import save_results, validate_results
-from advex.atomic_io import write_json_atomic
+from advex.atomic_io import read_json, write_json_atomic
 from advex.exploration.strategy import (
     UntrustedRunFolderError,
     strategy_class,
@@ -86,7 +85,7 @@ def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
     config_path = out / "config.json"
     if not config_path.exists():
         return
-    saved = json.loads(config_path.read_text())
+    saved = read_json(config_path)
     if resume and saved != cfg.to_dict():
         raise ValueError(f"{config_path} differs from this run's config; resume needs the same one")
     if not resume:
