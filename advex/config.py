@@ -101,3 +101,10 @@ def require(owner: str, checks: Mapping[str, bool]) -> None:
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise ValueError(f"{owner}: need {', '.join(bad)}")
+
+
+def require_choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
+    """Raise one ``ValueError`` naming ``field`` and the valid choices unless ``value`` is
+    one of them."""
+    if value not in valid:
+        raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(valid)}")

@@ -84,7 +84,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         check_episode_mode(self.episodes)
-        get_task(self.task)  # unknown task -> error listing the valid ones
+        spec = get_task(self.task)  # unknown task -> error listing the valid ones
         bad_refs = [r for r in self.references if r not in REFERENCES]
         if bad_refs or len(set(self.references)) != len(self.references):
             raise ValueError(
@@ -121,8 +121,7 @@ class ExperimentConfig:
         ):
             raise ValueError("strategies and seeds must not repeat")
         for name in self.strategies:
-            strategy_class(name).check_task(get_task(self.task))
-        spec = get_task(self.task)
+            strategy_class(name).check_task(spec)
         check_fits_in_memory(self.steps, spec.obs_dim, spec.act_dim, "compare steps")
 
     @property

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from advex.config import require_choice
 from advex.exploration.model_access import require_method
 from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionStrategy
 from advex.models.prediction_error import model_error
@@ -46,10 +47,7 @@ class AdversarialScoreFunctionConfig(ScoreFunctionConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.reward_timing not in REWARD_TIMINGS:
-            raise ValueError(
-                f"unknown reward_timing {self.reward_timing!r}; valid: {', '.join(REWARD_TIMINGS)}"
-            )
+        require_choice("reward_timing", self.reward_timing, REWARD_TIMINGS)
 
 
 class AdversarialScoreFunction(ScoreFunctionStrategy):

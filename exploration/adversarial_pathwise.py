@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from advex.config import require
+from advex.config import require, require_choice
 from advex.envs import EpisodeMode, TaskSpec
 from advex.envs.jacobians import (
     JACOBIAN_SOURCES,
@@ -72,15 +72,8 @@ class AdversarialPathwiseConfig(PathwiseAscentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.reward_timing not in REWARD_TIMINGS:
-            raise ValueError(
-                f"unknown reward_timing {self.reward_timing!r}; valid: {', '.join(REWARD_TIMINGS)}"
-            )
-        if self.jacobian_source not in JACOBIAN_SOURCES:
-            raise ValueError(
-                f"unknown jacobian_source {self.jacobian_source!r}; valid: "
-                f"{', '.join(JACOBIAN_SOURCES)}"
-            )
+        require_choice("reward_timing", self.reward_timing, REWARD_TIMINGS)
+        require_choice("jacobian_source", self.jacobian_source, JACOBIAN_SOURCES)
         require("AdversarialPathwiseConfig", {"jacobian_eps > 0": self.jacobian_eps > 0})
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from advex.config import require
+from advex.config import require, require_choice
 from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.loss_predictor import LossPredictor, LossPredictorConfig
 from advex.exploration.model_access import frozen, require_method
@@ -55,10 +55,7 @@ class DisagreementPathwiseConfig(PathwiseAscentConfig, LossPredictorConfig):
         # a JSON/CLI list becomes the declared tuple
         hidden = self.predictor_hidden_sizes  # type: ignore[has-type]
         self.predictor_hidden_sizes = tuple(int(h) for h in hidden)
-        if self.surrogate not in _SURROGATES:
-            raise ValueError(
-                f"unknown surrogate {self.surrogate!r}; valid: {', '.join(_SURROGATES)}"
-            )
+        require_choice("surrogate", self.surrogate, _SURROGATES)
         require("DisagreementPathwiseConfig", {
             "state_margin >= 0": self.state_margin >= 0,
             "disagreement_eps > 0": self.disagreement_eps > 0,
