@@ -99,7 +99,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 #: Library advice that must not reach a user who gave advex a damaged file.
-_UNSAFE_HINTS = ("allow_pickle", "weights_only", "pickle")
+_UNSAFE_HINTS = ("allow_pickle", "weights_only", "Weights only", "pickle")
 
 
 def load_failure(exc: BaseException) -> str:

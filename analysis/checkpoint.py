@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from advex.atomic_io import load_failure, read_json, write_json_atomic
+from advex.atomic_io import read_json, write_json_atomic
 from advex.exploration.buffer import ReplayBuffer
+from advex.file_format import FileFormat
 from advex.models import TransitionModel
 
 
@@ -30,6 +31,10 @@ def already_holds(path: Path, what: str) -> FileExistsError:
 
 class CheckpointError(ValueError):
     """A checkpoint folder is missing pieces or was written by an incompatible run."""
+
+
+#: ``strategy.pt``: the strategy's state dict and the torch RNG state after the round.
+STRATEGY_FILE = FileFormat("advex-strategy-state", 1, "strategy checkpoint", CheckpointError)
 
 
 @dataclass
@@ -62,12 +67,9 @@ class Checkpointer:
         folder.mkdir(parents=True)
         state.buffer.save(folder / "buffer.npz")
         state.model.save(folder / "model.pt")
-        torch.save(
-            {
-                "strategy": state.strategy_state,
-                "torch_rng_state": torch.get_rng_state(),
-            },
+        STRATEGY_FILE.save_tensors(
             folder / "strategy.pt",
+            {"strategy": state.strategy_state, "torch_rng_state": torch.get_rng_state()},
         )
         write_json_atomic(
             folder / "progress.json",
@@ -115,14 +117,10 @@ class Checkpointer:
             raise CheckpointError(
                 f"{folder / 'progress.json'}: damaged checkpoint ({exc})"
             ) from None
-        try:
-            extra = torch.load(folder / "strategy.pt", weights_only=True)
-            strategy_state, torch_rng = extra["strategy"], extra["torch_rng_state"]
-        except Exception as exc:  # torch raises many types for a damaged file
-            raise CheckpointError(
-                f"{folder / 'strategy.pt'}: not a readable strategy checkpoint "
-                f"({load_failure(exc)})"
-            ) from None
+        extra = STRATEGY_FILE.load_tensors(
+            folder / "strategy.pt", ("strategy", "torch_rng_state")
+        )
+        strategy_state, torch_rng = extra["strategy"], extra["torch_rng_state"]
         return RunState(
             completed_rounds=completed,
             buffer=ReplayBuffer.load(folder / "buffer.npz"),

@@ -15,19 +15,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
-from advex.atomic_io import atomic_write, load_failure
+from advex.atomic_io import load_failure
 from advex.envs import EPISODE_MODES
 from advex.exploration.buffer import ReplayBuffer
+from advex.file_format import FileFormat
 
 #: Start sources, in label order: ``CoverageSet.sources[i]`` indexes this tuple.
 SOURCE_NAMES: tuple[str, ...] = ("random", "sb3", "bang_bang", "perturbed")
-#: Version of the ``.npz`` layout; part of the cache key, so a new layout rebuilds caches.
-#: 2: episode rules, per-start lengths, rewards and terminations.
-FORMAT_VERSION = 2
 #: Extra per-row columns of :meth:`CoverageSet.to_buffer`.
 BUFFER_COLUMNS: tuple[str, ...] = ("start_pool", "rollout_step")
 
@@ -38,6 +36,23 @@ class CoverageConfigError(ValueError):
 
 class CoverageFileError(ValueError):
     """A coverage ``.npz`` file that is missing, corrupt or inconsistent."""
+
+
+#: The file :meth:`CoverageSet.save` writes; its version is part of the cache key, so a new
+#: layout rebuilds caches. 2: episode rules, per-start lengths, rewards and terminations.
+#: 3: the shared advex file header (:mod:`advex.file_format`).
+COVERAGE_FILE = FileFormat("advex-coverage-set", 3, "coverage set", CoverageFileError)
+FORMAT_VERSION = COVERAGE_FILE.version
+#: The arrays of a coverage set, in the order :func:`_shape_problem` takes them.
+_ARRAY_DTYPES: dict[str, type] = {
+    "start_states": np.float64,
+    "obs": np.float32,
+    "act": np.float32,
+    "sources": np.int8,
+    "lengths": np.int32,
+    "reward": np.float32,
+    "terminated": np.bool_,
+}
 
 
 @dataclass(frozen=True)
@@ -302,81 +317,41 @@ class CoverageSet:
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike) -> None:
-        """Write an ``.npz`` atomically (temp file + rename); no pickled objects."""
-        arrays = {
-            "format_version": np.int64(FORMAT_VERSION),
-            "task": np.str_(self.task),
-            "seed": np.int64(self.seed),
-            "config_json": np.str_(json.dumps(dataclasses.asdict(self.config))),
-            "source_names": np.array(SOURCE_NAMES),
-            "start_states": self.start_states,
-            "obs": self.obs,
-            "act": self.act,
-            "sources": self.sources,
-            "lengths": self.lengths,
-            "reward": self.reward,
-            "terminated": self.terminated,
+        """Write an ``.npz`` atomically as a :data:`COVERAGE_FILE`; no pickled objects."""
+        header = {
+            "task": self.task,
+            "seed": self.seed,
+            "config": dataclasses.asdict(self.config),
+            "source_names": list(SOURCE_NAMES),
         }
-
-        def write(handle: BinaryIO) -> None:
-            # numpy's stub lets **kwds collide with ``allow_pickle: bool``; they are all arrays.
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
-
-        atomic_write(path, write)
+        COVERAGE_FILE.save_arrays(path, {key: getattr(self, key) for key in _ARRAY_DTYPES}, header)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CoverageSet:
         """Read and validate a file written by :meth:`save`; raises :class:`CoverageFileError`."""
         path = Path(path)
-
-        def fail(problem: str) -> CoverageFileError:
-            return CoverageFileError(f"coverage file {path}: {problem}")
-
-        if not path.is_file():
-            raise fail("does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except Exception as exc:  # zipfile/format errors come in many types
-            raise fail(f"not a readable .npz ({load_failure(exc)})") from None
-        if "format_version" in arrays and int(arrays["format_version"]) != FORMAT_VERSION:
-            raise fail(
-                f"format version {int(arrays['format_version'])}, expected "
-                f"{FORMAT_VERSION} (rebuild it)"
-            )
-        expected_dtypes = {
-            "start_states": np.float64,
-            "obs": np.float32,
-            "act": np.float32,
-            "sources": np.int8,
-            "lengths": np.int32,
-            "reward": np.float32,
-            "terminated": np.bool_,
+        header, npz = COVERAGE_FILE.load_arrays(path)
+        arrays = {
+            key: COVERAGE_FILE.check_array(path, npz, key, dtype)
+            for key, dtype in _ARRAY_DTYPES.items()
         }
-        required = ("format_version", "task", "seed", "config_json", "source_names")
-        missing = [key for key in (*required, *expected_dtypes) if key not in arrays]
-        if missing:
-            raise fail(f"missing array(s) {', '.join(missing)}")
-        if tuple(arrays["source_names"].tolist()) != SOURCE_NAMES:
-            raise fail(f"source names {arrays['source_names'].tolist()} != {list(SOURCE_NAMES)}")
-        for key, dtype in expected_dtypes.items():
-            if arrays[key].dtype != dtype:
-                raise fail(f"{key} has dtype {arrays[key].dtype}, expected {np.dtype(dtype)}")
-        problem = _shape_problem(*(arrays[key] for key in expected_dtypes))
+        if header.get("source_names") != list(SOURCE_NAMES):
+            raise COVERAGE_FILE.fail(
+                path, f"source names {header.get('source_names')} != {list(SOURCE_NAMES)}"
+            )
+        problem = _shape_problem(*arrays.values())
         if problem:
-            raise fail(problem)
+            raise COVERAGE_FILE.fail(path, problem)
         try:
-            config = CoverageConfig(**json.loads(str(arrays["config_json"])))
-        except (TypeError, ValueError) as exc:
-            raise fail(f"bad config ({exc})") from None
+            task, seed = str(header["task"]), int(header["seed"])
+            config = CoverageConfig(**header["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise COVERAGE_FILE.fail(path, f"damaged header ({load_failure(exc)})") from None
         if config.horizon != arrays["act"].shape[1]:
-            raise fail(f"config horizon {config.horizon} != recorded {arrays['act'].shape[1]}")
-        return cls(
-            task=str(arrays["task"]),
-            seed=int(arrays["seed"]),
-            config=config,
-            **{key: arrays[key] for key in expected_dtypes},
-        )
+            raise COVERAGE_FILE.fail(
+                path, f"config horizon {config.horizon} != recorded {arrays['act'].shape[1]}"
+            )
+        return cls(task=task, seed=seed, config=config, **arrays)
 
 
 def _shape_problem(

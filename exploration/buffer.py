@@ -7,20 +7,15 @@ Shaped after mbrl-lib's ``util/replay_buffer.py``.
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
-from advex.atomic_io import atomic_write, load_failure
+from advex.atomic_io import load_failure
+from advex.file_format import FileFormat
 from advex.types import TransitionBatch
-
-FORMAT_VERSION = 1
-_FORMAT_NAME = "advex-replay-buffer"
 
 
 class BufferFullError(RuntimeError):
@@ -29,6 +24,10 @@ class BufferFullError(RuntimeError):
 
 class BufferFileError(ValueError):
     """A buffer file is missing, corrupt, truncated, of another version or holds NaN."""
+
+
+#: The file :meth:`ReplayBuffer.save` writes.
+BUFFER_FILE = FileFormat("advex-replay-buffer", 1, "buffer file", BufferFileError)
 
 
 def _fields(obs_dim: int, act_dim: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -277,10 +276,8 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike) -> Path:
-        """Write one ``.npz`` atomically (temp file + fsync + rename), with a schema header."""
+        """Write one ``.npz`` atomically as a :data:`BUFFER_FILE`, the schema in its header."""
         header = {
-            "format": _FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
             "length": self._len,
             "obs_dim": self.obs_dim,
             "act_dim": self.act_dim,
@@ -293,73 +290,35 @@ class ReplayBuffer:
             },
         }
         arrays = {name: arr[: self._len] for name, arr in self._data.items()}
-
-        def write(handle: BinaryIO) -> None:
-            # numpy's stub lets **kwds collide with ``allow_pickle: bool``; they are all arrays.
-            np.savez(handle, __header__=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
-
-        return atomic_write(path, write)
+        return BUFFER_FILE.save_arrays(path, arrays, header)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:
         """Read and validate a file written by :meth:`save`; never unpickles."""
         path = Path(path)
-
-        def fail(problem: str) -> BufferFileError:
-            return BufferFileError(f"{path}: {problem}")
-
-        if not path.is_file():
-            raise fail("no such buffer file")
+        header, npz = BUFFER_FILE.load_arrays(path)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                if "__header__" not in npz.files:
-                    raise fail("not an advex buffer (no header)")
-                header = json.loads(str(npz["__header__"]))
-                if header.get("format") != _FORMAT_NAME:
-                    raise fail(f"not an advex buffer (format {header.get('format')!r})")
-                if header.get("format_version") != FORMAT_VERSION:
-                    raise fail(
-                        f"format version {header.get('format_version')} is not supported "
-                        f"(this advex reads version {FORMAT_VERSION})"
-                    )
-                n, obs_dim, act_dim = header["length"], header["obs_dim"], header["act_dim"]
-                extra_columns = _check_column_names(tuple(header.get("extra_columns", [])))
-                expected = {
-                    **_fields(obs_dim, act_dim),
-                    **{name: ((), np.dtype(np.int64)) for name in extra_columns},
-                }
-                arrays = {}
-                for name, (shape, dtype) in expected.items():
-                    if name not in npz.files:
-                        raise fail(f"array {name!r} is missing")
-                    arr = npz[name]
-                    if arr.dtype != dtype:
-                        raise fail(f"array {name!r} has dtype {arr.dtype}, expected {dtype}")
-                    if arr.shape != (n, *shape):
-                        raise fail(f"array {name!r} has shape {arr.shape}, expected {(n, *shape)}")
-                    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                        raise fail(f"array {name!r} holds NaN or inf")
-                    arrays[name] = arr
-        except BufferFileError:
-            raise
-        except (
-            zipfile.BadZipFile,
-            EOFError,
-            OSError,
-            ValueError,
-            KeyError,
-            json.JSONDecodeError,
-        ) as e:
-            raise fail(f"corrupt or truncated file ({load_failure(e)})") from None
-        buf = cls(
-            obs_dim,
-            act_dim,
-            capacity=header.get("capacity"),
-            initial_size=max(1, n),
-            extra_columns=extra_columns,
-        )
+            n, obs_dim, act_dim = (int(header[key]) for key in ("length", "obs_dim", "act_dim"))
+            extra_columns = _check_column_names(tuple(header.get("extra_columns", [])))
+            buf = cls(
+                obs_dim,
+                act_dim,
+                capacity=header.get("capacity"),
+                initial_size=max(1, n),
+                extra_columns=extra_columns,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BUFFER_FILE.fail(path, f"damaged header ({load_failure(exc)})") from None
         if buf.capacity is not None and n > buf.capacity:
-            raise fail(f"holds {n} rows, more than its capacity {buf.capacity}")
+            raise BUFFER_FILE.fail(path, f"holds {n} rows, more than its capacity {buf.capacity}")
+        expected = {
+            **_fields(obs_dim, act_dim),
+            **{name: ((), np.dtype(np.int64)) for name in extra_columns},
+        }
+        arrays = {
+            name: BUFFER_FILE.check_array(path, npz, name, dtype, (n, *shape), finite=True)
+            for name, (shape, dtype) in expected.items()
+        }
         buf._reserve(n)
         for name, arr in arrays.items():
             buf._data[name][:n] = arr

@@ -25,16 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.atomic_io import atomic_write, load_failure
+from advex.file_format import FileFormat
 from advex.models.normalizer import Normalizer
 
 if TYPE_CHECKING:
     from advex.models.training import TrainConfig, TrainHistory
     from advex.types import TransitionBatch
 
-#: Version of the dict written by :meth:`TransitionModel.save`; bump on incompatible change.
-FORMAT_VERSION = 1
-_REQUIRED_FILE_KEYS = ("format_version", "kind", "config", "obs_dim", "act_dim", "state_dict")
+_REQUIRED_FILE_KEYS = ("kind", "config", "obs_dim", "act_dim", "state_dict")
 
 ArrayOrTensor = np.ndarray | torch.Tensor
 
@@ -54,6 +52,10 @@ class ModelInputError(ValueError):
 
 class ModelFileError(ValueError):
     """A model file is missing, unreadable, or does not describe a valid model."""
+
+
+#: The file :meth:`TransitionModel.save` writes. Version 2: the file names its format.
+MODEL_FILE = FileFormat("advex-transition-model", 2, "model file", ModelFileError)
 
 
 def make_activation(name: str) -> nn.Module:
@@ -309,18 +311,19 @@ class TransitionModel(abc.ABC, nn.Module):
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``{kind, config, obs_dim, act_dim, state_dict, meta, format_version}``
-        atomically (``meta``: :attr:`meta`, e.g. the task the model was fitted on)."""
-        payload = {
-            "format_version": FORMAT_VERSION,
-            "kind": self.kind,
-            "config": dataclasses.asdict(self.config),
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-            "meta": {str(k): str(v) for k, v in self.meta.items()},
-        }
-        atomic_write(path, lambda handle: torch.save(payload, handle))
+        """Write ``{kind, config, obs_dim, act_dim, state_dict, meta}`` as a
+        :data:`MODEL_FILE` (``meta``: :attr:`meta`, e.g. the task the model was fitted on)."""
+        MODEL_FILE.save_tensors(
+            path,
+            {
+                "kind": self.kind,
+                "config": dataclasses.asdict(self.config),
+                "obs_dim": self.obs_dim,
+                "act_dim": self.act_dim,
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+                "meta": {str(k): str(v) for k, v in self.meta.items()},
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TransitionModel:
@@ -329,24 +332,7 @@ class TransitionModel(abc.ABC, nn.Module):
         from advex.models.factory import make_model
 
         path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(f"{path}: model file not found")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a corrupt file
-            raise ModelFileError(
-                f"{path}: not a readable model file ({load_failure(exc)})"
-            ) from None
-        if not isinstance(payload, dict):
-            raise ModelFileError(f"{path}: expected a dict, found {type(payload).__name__}")
-        missing = [k for k in _REQUIRED_FILE_KEYS if k not in payload]
-        if missing:
-            raise ModelFileError(f"{path}: missing key(s) {', '.join(missing)}")
-        if payload["format_version"] != FORMAT_VERSION:
-            raise ModelFileError(
-                f"{path}: format_version {payload['format_version']!r}, this advex reads "
-                f"{FORMAT_VERSION}"
-            )
+        payload = MODEL_FILE.load_tensors(path, _REQUIRED_FILE_KEYS)
         try:
             model = make_model(
                 payload["kind"], payload["obs_dim"], payload["act_dim"], payload["config"]

@@ -30,11 +30,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from advex.seeding import isolated_global_rngs
+
 from .generative_data import (
     CheckpointMixin,
     as_float_tensor,
     check_finite,
-    isolated_global_rng,
+    checkpoint_format,
     seeded_init_,
 )
 from .vae import kl_to_standard_normal, reparameterize
@@ -157,7 +159,7 @@ class DRAW(CheckpointMixin, nn.Module):
     ``generate(n)`` runs the decoder alone from ``z_t ~ N(0, I)``.
     """
 
-    checkpoint_kind = "advex.models.draw/1"
+    checkpoint_file = checkpoint_format("draw")
     config_type = DRAWConfig
 
     def __init__(self, config: DRAWConfig | None = None, *, seed: int = 0) -> None:
@@ -167,7 +169,7 @@ class DRAW(CheckpointMixin, nn.Module):
         pixels = cfg.height * cfg.width
         read_size = cfg.read_n**2 if cfg.attention else pixels
         write_size = cfg.write_n**2 if cfg.attention else pixels
-        with isolated_global_rng():
+        with isolated_global_rngs():
             self.encoder = nn.LSTMCell(2 * read_size + cfg.decoder_size, cfg.encoder_size)
             self.posterior = nn.Linear(cfg.encoder_size, 2 * cfg.latent_dim)  # mu, log_var
             self.decoder = nn.LSTMCell(cfg.latent_dim, cfg.decoder_size)

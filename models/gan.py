@@ -24,11 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from advex.seeding import isolated_global_rngs
+
 from .generative_data import (
     CheckpointMixin,
     as_float_tensor,
     check_finite,
-    isolated_global_rng,
+    checkpoint_format,
     seeded_init_,
 )
 from .mlp_builder import build_mlp
@@ -151,7 +153,7 @@ class GAN(CheckpointMixin, nn.Module):
     networks work on standardised data, and the statistics are saved with the weights.
     """
 
-    checkpoint_kind = "advex.models.gan/1"
+    checkpoint_file = checkpoint_format("gan")
     config_type = GANConfig
 
     data_mean: torch.Tensor  # buffers (declared for type checkers)
@@ -161,7 +163,7 @@ class GAN(CheckpointMixin, nn.Module):
         super().__init__()
         self.config = config or GANConfig()
         cfg = self.config
-        with isolated_global_rng():
+        with isolated_global_rngs():
             self.generator = _tanh_mlp(cfg.noise_dim, cfg.generator_hidden, cfg.data_dim)
             self.discriminator = _tanh_mlp(cfg.data_dim, cfg.discriminator_hidden, 1)
             # The GAN game orbits its equilibrium rather than settling; averaging G's weights

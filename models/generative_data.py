@@ -8,7 +8,6 @@ RNG, a loud error when training goes non-finite, and checkpoint files readable w
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.atomic_io import atomic_write, load_failure
 from advex.config import UnknownConfigFieldError, dataclass_from_dict
+from advex.file_format import FileFormat
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -142,61 +141,47 @@ def seeded_init_(module: nn.Module, seed: int) -> None:
                     param.uniform_(-bound, bound, generator=gen)
 
 
-def isolated_global_rng() -> contextlib.AbstractContextManager:
-    """Context in which building ``nn.Module``s (whose default init draws from the global RNG)
-    leaves the caller's global torch RNG state exactly as it was; pair with :func:`seeded_init_`.
-    """
-    return torch.random.fork_rng(devices=[])
-
-
 ConfigT = TypeVar("ConfigT")
 
 
-def save_checkpoint(path: str | Path, *, kind: str, config: Any, state_dict: dict) -> None:
-    """Write ``{kind, config (plain dict), state_dict}``: only types ``weights_only`` loads."""
+def checkpoint_format(model: str) -> FileFormat:
+    """The checkpoint file of one generative model (``"gan"``, ``"vae"``, ``"draw"``)."""
+    return FileFormat(f"advex-{model}", 1, f"{model.upper()} checkpoint", GenerativeCheckpointError)
+
+
+def save_checkpoint(path: str | Path, file: FileFormat, *, config: Any, state_dict: dict) -> None:
+    """Write ``{config (plain dict), state_dict}`` as ``file``: only types ``weights_only``
+    loads, atomically."""
     if not is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"save_checkpoint: config must be a dataclass, got {type(config)}")
-    payload = {"kind": kind, "config": asdict(config), "state_dict": state_dict}
-    # atomic: a crash never leaves half a checkpoint under the real name
-    atomic_write(path, lambda handle: torch.save(payload, handle))
+    file.save_tensors(path, {"config": asdict(config), "state_dict": state_dict})
 
 
 def load_checkpoint(
-    path: str | Path, *, kind: str, config_type: type[ConfigT]
+    path: str | Path, file: FileFormat, *, config_type: type[ConfigT]
 ) -> tuple[ConfigT, dict]:
-    """Read a :func:`save_checkpoint` file with ``weights_only=True``; check ``kind``."""
-    path = Path(path)
-    if not path.is_file():
-        raise GenerativeCheckpointError(f"{path}: no such checkpoint file")
+    """Read a :func:`save_checkpoint` file (``weights_only=True``); check its format."""
+    blob = file.load_tensors(path, ("config", "state_dict"))
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise GenerativeCheckpointError(
-            f"{path}: not a readable checkpoint ({load_failure(exc)})"
-        ) from None
-    if not isinstance(blob, dict) or blob.get("kind") != kind:
-        found = blob.get("kind") if isinstance(blob, dict) else type(blob).__name__
-        raise GenerativeCheckpointError(f"{path}: expected a {kind!r} checkpoint, found {found!r}")
-    try:
-        config = dataclass_from_dict(config_type, blob["config"], kind)
+        config = dataclass_from_dict(config_type, blob["config"], file.what)
     except UnknownConfigFieldError as exc:
-        raise GenerativeCheckpointError(f"{path}: {exc}") from None
+        raise file.fail(path, str(exc)) from None
     return config, blob["state_dict"]
 
 
 class CheckpointMixin:
     """``save``/``load`` for an ``nn.Module`` built as ``cls(config)``: one checkpoint format
-    for GAN, VAE and DRAW. Subclasses set ``checkpoint_kind`` (e.g. ``"advex.models.gan/1"``)
+    for GAN, VAE and DRAW. Subclasses set ``checkpoint_file`` (e.g. ``checkpoint_format("gan")``)
     and ``config_type``; they must have a ``config`` attribute and ``state_dict``."""
 
-    checkpoint_kind: ClassVar[str]
+    checkpoint_file: ClassVar[FileFormat]
     config_type: ClassVar[type[Any]]
 
     def save(self, path: str | Path) -> None:
         """Write config + weights (+ normaliser buffers), loadable with ``weights_only=True``."""
         save_checkpoint(
             path,
-            kind=self.checkpoint_kind,
+            self.checkpoint_file,
             config=self.config,  # type: ignore[attr-defined]
             state_dict=self.state_dict(),  # type: ignore[attr-defined]
         )
@@ -204,7 +189,7 @@ class CheckpointMixin:
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Rebuild a model saved by :meth:`save` (on CPU)."""
-        config, state = load_checkpoint(path, kind=cls.checkpoint_kind, config_type=cls.config_type)
+        config, state = load_checkpoint(path, cls.checkpoint_file, config_type=cls.config_type)
         model = cls(config)  # type: ignore[call-arg]
         model.load_state_dict(state)  # type: ignore[attr-defined]
         return model

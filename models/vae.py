@@ -24,11 +24,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from advex.seeding import isolated_global_rngs
+
 from .generative_data import (
     CheckpointMixin,
     as_float_tensor,
     check_finite,
-    isolated_global_rng,
+    checkpoint_format,
     seeded_init_,
 )
 from .mlp_builder import build_mlp
@@ -115,7 +117,7 @@ class VAE(CheckpointMixin, nn.Module):
     *raw* data (the normaliser's Jacobian is included), so values are comparable across models.
     """
 
-    checkpoint_kind = "advex.models.vae/1"
+    checkpoint_file = checkpoint_format("vae")
     config_type = VAEConfig
 
     data_mean: torch.Tensor  # buffers (declared for type checkers)
@@ -125,7 +127,7 @@ class VAE(CheckpointMixin, nn.Module):
         super().__init__()
         self.config = config or VAEConfig()
         cfg = self.config
-        with isolated_global_rng():
+        with isolated_global_rngs():
             self.encoder = _mlp(cfg.input_dim, cfg.hidden_sizes, 2 * cfg.latent_dim)
             self.decoder = _mlp(cfg.latent_dim, cfg.hidden_sizes[::-1], 2 * cfg.input_dim)
         self.register_buffer("data_mean", torch.zeros(cfg.input_dim))

@@ -4,6 +4,7 @@ random rollouts, safe on disk."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import zipfile
 
 import numpy as np
@@ -211,13 +212,18 @@ def test_save_load_round_trip(small_set, tmp_path):
         assert all(name.endswith(".npy") for name in archive.namelist())
 
 
+def _set_format_version_99(arrays: dict) -> None:
+    header = json.loads(str(arrays["__header__"]))
+    arrays["__header__"] = np.array(json.dumps({**header, "format_version": 99}))
+
+
 def test_corrupt_or_inconsistent_files_raise_one_clear_error(small_set, tmp_path):
     missing = tmp_path / "absent.npz"
-    with pytest.raises(CoverageFileError, match="absent.npz: does not exist"):
+    with pytest.raises(CoverageFileError, match="absent.npz: no such coverage set"):
         CoverageSet.load(missing)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip file at all")
-    with pytest.raises(CoverageFileError, match="garbage.npz: not a readable .npz"):
+    with pytest.raises(CoverageFileError, match="garbage.npz: not a readable coverage set"):
         CoverageSet.load(garbage)
     good = tmp_path / "good.npz"
     small_set.save(good)
@@ -227,11 +233,12 @@ def test_corrupt_or_inconsistent_files_raise_one_clear_error(small_set, tmp_path
         CoverageSet.load(truncated)
     arrays = dict(np.load(good))
     for name, change, message in [
-        ("no_obs", lambda a: a.pop("obs"), "missing array"),
+        ("no_obs", lambda a: a.pop("obs"), "array .obs. is missing"),
         ("bad_dtype", lambda a: a.update(obs=a["obs"].astype(np.float64)), "dtype"),
         ("bad_steps", lambda a: a.update(obs=a["obs"][:, :-1]), "horizon"),
         ("nan", lambda a: a["obs"].__setitem__((0, 0, 0), np.nan), "NaN"),
-        ("version", lambda a: a.update(format_version=np.int64(99)), "format version"),
+        ("version", _set_format_version_99, "coverage set format version 99 is not supported"),
+        ("foreign", lambda a: a.pop("__header__"), "not an advex coverage set"),
     ]:
         broken = {key: value.copy() for key, value in arrays.items()}
         change(broken)

@@ -13,6 +13,7 @@ from advex.models.generative_data import (
     NonFiniteLossError,
     normal_samples,
 )
+from advex.models.vae import VAE, VAEConfig
 
 # Tiny nets: one intra-op thread (see tests/models/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -153,8 +154,11 @@ def test_bad_inputs_raise_value_errors(tmp_path) -> None:
         gan.fit(torch.zeros(10, 2), progress=False)
     with pytest.raises(ValueError, match="NaN"):
         gan.fit(torch.full((10, 1), float("nan")), progress=False)
-    with pytest.raises(GenerativeCheckpointError, match="no such checkpoint"):
+    with pytest.raises(GenerativeCheckpointError, match="no such GAN checkpoint"):
         GAN.load(tmp_path / "missing.pt")
-    torch.save({"kind": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(GenerativeCheckpointError, match="expected a"):
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(GenerativeCheckpointError, match="other.pt: not an advex GAN checkpoint"):
         GAN.load(tmp_path / "other.pt")
+    VAE(VAEConfig()).save(tmp_path / "vae.pt")
+    with pytest.raises(GenerativeCheckpointError, match="its format is 'advex-vae'"):
+        GAN.load(tmp_path / "vae.pt")

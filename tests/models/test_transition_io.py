@@ -99,12 +99,13 @@ def test_save_load_gives_identical_predictions(kind: str, tmp_path: Path) -> Non
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
     payload = torch.load(path, weights_only=True)
-    assert payload["kind"] == kind and payload["format_version"] == 1
+    assert payload["kind"] == kind and payload["format"] == "advex-transition-model"
+    assert payload["format_version"] == 2
     assert {"config", "obs_dim", "act_dim", "state_dict"} <= set(payload)
 
 
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(ModelFileError, match="missing.pt: no such model file"):
         TransitionModel.load(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"this is not a torch file")
@@ -118,7 +119,8 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     payload = torch.load(path, weights_only=True)
     for mutate, message in (
         (lambda p: p.pop("state_dict"), "missing key"),
-        (lambda p: p.update(format_version=99), "format_version"),
+        (lambda p: p.update(format_version=99), "model file format version 99 is not supported"),
+        (lambda p: p.pop("format"), "it names no format"),
         (lambda p: p.update(kind="lstm"), "unknown model kind"),
         (lambda p: p.update(obs_dim=OBS_DIM + 1), "state_dict does not fit"),
     ):
