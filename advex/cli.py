@@ -183,6 +183,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     from advex.analysis.experiment import ExperimentConfig
     from advex.analysis.report import write_report
     from advex.atomic_io import read_json
+    from advex.device import resolve_device
 
     overrides = read_json(args.config) if args.config else {}
     if args.resume:
@@ -209,10 +210,12 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     if args.strategies is not None:
         overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
     cfg = ExperimentConfig.from_dict(overrides)
+    device = resolve_device(args.device)
     out = args.out or Path("runs") / (cfg.task.replace("/", "_") if overrides else "default")
     print(
         f"advex compare: {cfg.task}, strategies {','.join(cfg.strategies)}, seeds "
-        f"{cfg.seeds}, {cfg.steps} steps in rounds of {cfg.round_steps} -> {out}"
+        f"{cfg.seeds}, {cfg.steps} steps in rounds of {cfg.round_steps}, models on {device} "
+        f"-> {out}"
     )
     frame = run_compare(
         cfg,
@@ -222,6 +225,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         workers=args.workers,
         progress=not args.quiet,
         trust_run_folder=args.trust_run_folder,
+        device=device,
     )
     print(write_report(out, frame))
     print(
@@ -361,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", choices=["process", "ray", "serial"], default="process")
     p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the models train: auto (a CUDA GPU if torch sees one, else the CPU), cpu, "
+        "cuda or cuda:N; not saved with the run, so a run may resume on another machine",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
 

@@ -37,6 +37,7 @@ from advex.analysis.experiment import ExperimentConfig, run_references, run_sing
 from advex.analysis.references import oracle_starts
 from advex.analysis.results import save_results, validate_results
 from advex.atomic_io import read_json, write_json_atomic
+from advex.device import resolve_device
 from advex.exploration.strategy import (
     UntrustedRunFolderError,
     strategy_class,
@@ -60,6 +61,7 @@ class Job:
     run_dir: str
     coverage_path: str
     oracle_path: str | None = None
+    device: str = "cpu"  # resolved (advex.device): where this job's models train
 
 
 def _run_job(
@@ -73,11 +75,12 @@ def _run_job(
     if job.strategy == REFERENCES_JOB:
         oracle = CoverageSet.load(job.oracle_path) if job.oracle_path else None
         return run_references(
-            cfg, job.seed, Path(job.run_dir), coverage, oracle, resume=resume, progress=progress
+            cfg, job.seed, Path(job.run_dir), coverage, oracle, resume=resume, progress=progress,
+            device=job.device,
         )
     return run_single(
         cfg, job.strategy, job.seed, Path(job.run_dir), coverage, resume=resume,
-        progress=progress, trust_run_folder=trust,
+        progress=progress, trust_run_folder=trust, device=job.device,
     )
 
 
@@ -147,8 +150,12 @@ def run_compare(
     progress: bool = True,
     log: Callable[[str], None] = print,
     trust_run_folder: bool = False,
+    device: str = "auto",
 ) -> pd.DataFrame:
     """Run the comparison into ``out`` and return the tidy results frame.
+
+    ``device``: where the models train (``auto``: a CUDA GPU if torch sees one; see
+    :mod:`advex.device`). It is not saved in ``config.json``: a run may resume elsewhere.
 
     ``trust_run_folder``: let a resume unpickle checkpoints of strategies that need it (SB3
     agents); without it such a resume is refused before any job starts.
@@ -158,9 +165,12 @@ def run_compare(
     """
     if backend not in ("process", "ray", "serial"):
         raise ValueError(f"unknown backend {backend!r}; valid: process, ray, serial")
+    resolved = resolve_device(device)  # a missing GPU is refused before the folder is touched
     out = Path(out)
     with run_folder_lock(out):
-        return _run_locked(cfg, out, resume, backend, workers, progress, log, trust_run_folder)
+        return _run_locked(
+            cfg, out, resume, backend, workers, progress, log, trust_run_folder, resolved
+        )
 
 
 def _run_locked(
@@ -172,6 +182,7 @@ def _run_locked(
     progress: bool,
     log: Callable[[str], None],
     trust: bool,
+    device: str,
 ) -> pd.DataFrame:
     _check_out_dir(out, cfg, resume)
     if resume and not trust:
@@ -189,7 +200,7 @@ def _run_locked(
         names = [*cfg.strategies, *([REFERENCES_JOB] if cfg.references else [])]
         jobs += [
             Job(name, seed, str(out / "runs" / f"{name}_seed{seed}"), str(path),
-                str(oracle_path) if oracle_path else None)
+                str(oracle_path) if oracle_path else None, device)
             for name in names
         ]
     workers = workers or min(len(jobs), os.cpu_count() or 1)

@@ -59,6 +59,9 @@ class EvaluationConfig:
     batch_size: int = 256
     weight_decay: float = 1e-5
     val_fraction: float = 0.1
+    #: Where the fits train (:func:`advex.device.resolve_device`); the fitted models come back
+    #: to the CPU for scoring. Comparisons set it from ``--device``, not from config.json.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.points not in POINT_RULES:
@@ -82,6 +85,7 @@ class EvaluationConfig:
             patience=self.patience,
             val_fraction=self.val_fraction,
             min_rel_improvement=self.min_rel_improvement,
+            device=self.device,
         )
 
     def rounds(self, n_rounds: int) -> list[int]:
@@ -142,7 +146,7 @@ def fit_models(
             best.append(history.best_epoch)
             stopped.append(history.stopped_early)
     return FitReport(
-        models=models,
+        models=[model.to("cpu") for model in models],  # scored on the CPU, wherever trained
         epochs=list(epochs),
         best_epochs=list(best),
         capped=[not s for s in stopped],

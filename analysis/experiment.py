@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,16 +135,20 @@ class ExperimentConfig:
     def from_dict(cls, payload: dict[str, Any]) -> ExperimentConfig:
         return dataclass_from_dict(cls, payload, "experiment")
 
-    def train_config(self) -> TrainConfig:
-        return dataclass_from_dict(TrainConfig, self.train, "train")
+    def train_config(self, device: str | None = None) -> TrainConfig:
+        """The online refit's settings; ``device`` (a resolved name) overrides ``train``'s."""
+        config = dataclass_from_dict(TrainConfig, self.train, "train")
+        return config if device is None else replace(config, device=device)
 
     def coverage_config(self) -> CoverageConfig:
         return dataclass_from_dict(
             CoverageConfig, {**self.coverage, "episodes": self.episodes}, "coverage"
         )
 
-    def evaluation_config(self) -> EvaluationConfig:
-        return EvaluationConfig.from_dict(self.evaluation)
+    def evaluation_config(self, device: str | None = None) -> EvaluationConfig:
+        """The evaluation's settings; ``device`` (a resolved name) overrides ``evaluation``'s."""
+        config = EvaluationConfig.from_dict(self.evaluation)
+        return config if device is None else replace(config, device=device)
 
     def eval_rounds(self) -> list[int]:
         """0-based rounds after which the buffer is scored."""
@@ -204,8 +208,13 @@ def run_single(
     progress: bool = True,
     stop_after_rounds: int | None = None,
     trust_run_folder: bool = False,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Run (or continue) one ``(strategy, seed)``; returns its tidy result rows.
+
+    ``device``: where the online refits and the evaluation fits train (a resolved name, see
+    :mod:`advex.device`); the model lives on the CPU between fits, for the strategy and the
+    scoring.
 
     ``trust_run_folder``: a resume may unpickle the strategy's checkpoint (SB3 agents); without
     it such a resume is refused (:class:`UntrustedRunFolderError`) before anything is loaded.
@@ -228,7 +237,7 @@ def run_single(
     # The adversaries maximise the yardstick's own error: same per-dimension units.
     strategy.set_error_scale(coverage.delta_scale())
     collector = Collector(cfg.task, n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes))
-    train_cfg, eval_cfg = cfg.train_config(), cfg.evaluation_config()
+    train_cfg, eval_cfg = cfg.train_config(device), cfg.evaluation_config(device)
     eval_rounds = cfg.eval_rounds()
     bar = tqdm(
         total=cfg.n_rounds,
@@ -246,6 +255,7 @@ def run_single(
             strategy.observe_round(buffer, model)  # the model before it sees the round
             if strategy.uses_model:  # the online model: what the adversary plays against
                 model.fit(buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False)
+                model.to("cpu")
             diagnostics = strategy.update(buffer, model)
             scores = (
                 evaluate_data(cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed)
@@ -280,10 +290,12 @@ def run_references(
     *,
     resume: bool = False,
     progress: bool = True,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """The reference rows of one run seed at every evaluation point (module docstring of
     :mod:`advex.analysis.references`). ``oracle`` (a coverage set built with another seed and
-    enough starts) is needed when ``"oracle"`` is among ``cfg.references``.
+    enough starts) is needed when ``"oracle"`` is among ``cfg.references``; ``device`` trains
+    its fits.
 
     Checkpoint: ``run_dir/progress.json`` after every point; a resumed job skips the points it
     holds (every reference is a pure function of the config and seed, the random data
@@ -300,7 +312,7 @@ def run_references(
     if "oracle" in cfg.references and oracle is None:
         raise ValueError("run_references: the oracle reference needs an oracle coverage set")
     spec = get_task(cfg.task)
-    eval_cfg = cfg.evaluation_config()
+    eval_cfg = cfg.evaluation_config(device)
     random_data = ReplayBuffer(spec.obs_dim, spec.act_dim)
     no_change = no_change_scores(coverage) if "no-change" in cfg.references else {}
     points = cfg.eval_rounds()
