@@ -235,14 +235,21 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
+    from advex.analysis.grid_report import find_runs, write_grid_report
     from advex.analysis.report import write_report
+    from advex.analysis.results import RESULTS_FILE
 
-    if not args.run.is_dir():
-        raise ValueError(
-            f"advex report takes a run folder (holding results.parquet); {args.run} is "
-            f"{'a file' if args.run.exists() else 'missing'}"
-        )
-    print(write_report(args.run))
+    runs: list[Path] = args.runs
+    if len(runs) == 1 and args.out is None and (runs[0] / RESULTS_FILE).is_file():
+        print(write_report(runs[0]))  # one run folder: its own report, as always
+        return
+    if args.out is None:
+        if len(runs) > 1:
+            raise ValueError("advex report of several folders needs --out, the grid folder")
+        find_runs(runs)  # a clear error for a file or an empty folder, before anything else
+        args.out = runs[0]
+    print(write_grid_report(runs, args.out))
+    print(f"grid report: {args.out / 'report.md'}, headline: {args.out / 'headline.csv'}")
 
 
 def _positive_int(text: str) -> int:
@@ -374,8 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("report", help="rebuild summary, plot and report.md from a saved run")
-    p.add_argument("run", type=Path)
+    p = sub.add_parser(
+        "report",
+        help="rebuild summary, plot and report.md from saved runs (one run, or a grid: several "
+        "run folders, or a folder of run folders, merged into one headline table)",
+    )
+    p.add_argument("runs", type=Path, nargs="+", metavar="run", help="run or grid folder(s)")
+    p.add_argument(
+        "--out", type=Path, default=None,
+        help="where a grid's report.md and headline.csv go (default: the one grid folder given)",
+    )
     p.set_defaults(func=_cmd_report)
 
     return parser

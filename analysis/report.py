@@ -50,12 +50,20 @@ def _config(out: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def write_report(out: Path, frame: pd.DataFrame | None = None) -> str:
+def headline_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The summary table of the headline metric (:func:`summary_table` of ``mse_1step``)."""
+    return summary_table(frame, HEADLINE_METRIC)
+
+
+def write_report(
+    out: Path, frame: pd.DataFrame | None = None, table: pd.DataFrame | None = None
+) -> str:
     """Write ``summary.csv`` (the headline-metric table), ``sample_efficiency.png`` and
-    ``report.md`` into ``out``; return the headline text table."""
+    ``report.md`` into ``out``; return the headline text table. ``frame`` and ``table``, when
+    given, are the folder's results and :func:`headline_table` (read and computed if not)."""
     out = Path(out)
     frame = load_results(out) if frame is None else frame
-    table = summary_table(frame, HEADLINE_METRIC)
+    table = headline_table(frame) if table is None else table
     write_text_atomic(out / "summary.csv", table.to_csv(index=False))
     plot_sample_efficiency(frame, out / "sample_efficiency.png")
     text = format_table(table)

@@ -14,6 +14,9 @@ import pandas as pd
 
 from advex.atomic_io import atomic_write, write_text_atomic
 
+#: The results file of a run folder (``results.csv`` beside it is the same table as text).
+RESULTS_FILE = "results.parquet"
+
 RESULT_COLUMNS = [
     "task", "strategy", "seed", "env_steps", "metric", "value", "value_sd", "n_fits", "wall_s",
 ]
@@ -56,7 +59,7 @@ def validate_results(frame: pd.DataFrame) -> pd.DataFrame:
 def save_results(frame: pd.DataFrame, out: Path) -> tuple[Path, Path]:
     """Write ``results.parquet`` and ``results.csv`` into ``out``, each atomically (a run
     killed mid-write leaves the previous good files)."""
-    parquet = atomic_write(out / "results.parquet", lambda h: frame.to_parquet(h, index=False))
+    parquet = atomic_write(out / RESULTS_FILE, lambda h: frame.to_parquet(h, index=False))
     csv = write_text_atomic(out / "results.csv", frame.to_csv(index=False))
     return parquet, csv
 
@@ -65,7 +68,7 @@ def load_results(path: Path) -> pd.DataFrame:
     """Read a run folder's ``results.parquet`` (or a given .parquet/.csv file) and validate it."""
     path = Path(path)
     if path.is_dir():
-        path = path / "results.parquet"
+        path = path / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no results file (run `advex compare` first)")
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)

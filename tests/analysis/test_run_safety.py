@@ -149,4 +149,4 @@ def test_damaged_run_files_give_one_line_naming_the_file(
         run_references(cfg, 0, refs.parent, None, None, resume=True,  # type: ignore[arg-type]
                        progress=False)
     assert main(["report", str(out / "results.csv")]) == 2
-    assert "takes a run folder" in capsys.readouterr().err
+    assert "results.csv: expected a run or grid folder, it is a file" in capsys.readouterr().err

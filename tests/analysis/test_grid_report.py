@@ -1,0 +1,96 @@
+"""``advex report`` over a grid: run folders side by side, the headline and the goal's verdict."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from advex.analysis.grid_report import GridReportError, find_runs, verdict, write_grid_report
+from advex.analysis.results import save_results, validate_results
+from advex.cli import main
+
+STEPS = [1000, 2000, 3000, 4000]
+
+
+def _run(folder: Path, task: str, adversary_curve: list[float], episodes: str = "env") -> Path:
+    """A finished run folder: random's error falls 1.0 -> 0.4; the adversary follows
+    ``adversary_curve``; 5 seeds with a small per-seed offset; one no-change row."""
+    rows = []
+    for seed in range(5):
+        jitter = 1 + 0.02 * (seed - 2)
+        curves = {"random": [1.0, 0.7, 0.5, 0.4], "adversarial-sf": adversary_curve}
+        for strategy, values in curves.items():
+            for steps, value in zip(STEPS, values, strict=True):
+                rows.append({"task": task, "strategy": strategy, "seed": seed,
+                             "env_steps": steps, "metric": "mse_1step", "value": value * jitter,
+                             "value_sd": 0.0, "n_fits": 3, "wall_s": 1.0})
+        rows.append({"task": task, "strategy": "no-change", "seed": seed, "env_steps": 4000,
+                     "metric": "mse_1step", "value": 2.0, "value_sd": 0.0, "n_fits": 1,
+                     "wall_s": 0.0})
+    folder.mkdir(parents=True)
+    save_results(validate_results(pd.DataFrame(rows)), folder)
+    (folder / "config.json").write_text(json.dumps({"episodes": episodes, "round_steps": 1000}))
+    return folder
+
+
+FAST = [0.5, 0.38, 0.3, 0.25]  # at or below random's final 0.4 from 2000 steps: ratio 0.5
+SLOW = [1.2, 1.0, 0.9, 0.8]  # never gets there
+
+
+def test_verdicts_follow_the_goal() -> None:
+    assert verdict(0.5, 0.9).startswith("goal met")
+    assert verdict(0.7, 0.9) == "faster than random (CI below 1), short of the goal"
+    assert verdict(0.4, 1.0) == "faster on the IQM curve, CI reaches 1"
+    assert verdict(1.0, 1.0) == "not faster than random"
+    assert verdict(math.nan, math.inf) == "never reaches random's final error"
+
+
+def test_grid_folder_gives_headline_rows_and_the_goal_count(tmp_path: Path) -> None:
+    grid = tmp_path / "grid"
+    _run(grid / "a_env", "TaskA", FAST)
+    _run(grid / "b_env", "TaskB", SLOW)
+    (grid / "notes").mkdir()  # a folder without results is not a run
+    text = write_grid_report([grid], grid)
+    headline = pd.read_csv(grid / "headline.csv")
+    assert headline["run"].tolist() == ["a_env", "b_env"]
+    assert headline["strategy"].tolist() == ["adversarial-sf", "adversarial-sf"]
+    fast, slow = headline.iloc[0], headline.iloc[1]
+    assert fast["reach_ratio"] == pytest.approx(0.5) and fast["reach_ci_high"] < 1
+    assert fast["verdict"].startswith("goal met")
+    assert math.isnan(slow["reach_ratio"]) and slow["verdict"].startswith("never")
+    report = (grid / "report.md").read_text()
+    assert text in report and "Goal not met: an adversary meets it on 1 of 2 task(s)" in report
+    assert "TaskA (env)" in report and "a_env/report.md" in report
+    for run in ("a_env", "b_env"):  # each run's own report is rebuilt too
+        assert (grid / run / "report.md").is_file() and (grid / run / "summary.csv").is_file()
+
+
+def test_cli_merges_folders_and_refuses_bad_ones_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _run(tmp_path / "a", "TaskA", FAST)
+    b = _run(tmp_path / "b", "TaskB", FAST, episodes="free")
+    assert main(["report", str(a), str(b)]) == 2
+    assert "needs --out" in capsys.readouterr().err
+    assert main(["report", str(a), str(a / "results.csv"), "--out", str(tmp_path / "g")]) == 2
+    assert "it is a file" in capsys.readouterr().err and not (tmp_path / "g").exists()
+    assert main(["report", str(tmp_path / "empty_missing")]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "g")]) == 0
+    report = (tmp_path / "g" / "report.md").read_text()  # 2 tasks can't make the 3 the goal asks
+    assert "Goal not met: an adversary meets it on 2 of 2 task(s)" in report
+    headline = pd.read_csv(tmp_path / "g" / "headline.csv")
+    assert headline["episodes"].tolist() == ["env", "free"]
+    assert main(["report", str(a)]) == 0  # one run folder: its own report, no headline
+    assert not (a / "headline.csv").exists()
+
+
+def test_a_run_name_given_twice_is_refused(tmp_path: Path) -> None:
+    a = _run(tmp_path / "x" / "run", "TaskA", FAST)
+    b = _run(tmp_path / "y" / "run", "TaskB", FAST)
+    with pytest.raises(GridReportError, match="given twice: run"):
+        find_runs([a, b])
