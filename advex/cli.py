@@ -226,6 +226,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         trust_run_folder=args.trust_run_folder,
         device=device,
+        max_hours=args.max_hours,
     )
     print(write_report(out, frame))
     print(
@@ -250,6 +251,16 @@ def _cmd_report(args: argparse.Namespace) -> None:
         args.out = runs[0]
     print(write_grid_report(runs, args.out))
     print(f"grid report: {args.out / 'report.md'}, headline: {args.out / 'headline.csv'}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -372,6 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", choices=["process", "ray", "serial"], default="process")
     p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument(
+        "--max-hours",
+        type=_positive_float,
+        default=None,
+        help="time the first round, then stop with one line if the whole run would take "
+        "longer than this (a lower-bound estimate; the timed round is kept for --resume)",
+    )
     p.add_argument(
         "--device",
         default="auto",

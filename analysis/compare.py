@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -65,7 +66,12 @@ class Job:
 
 
 def _run_job(
-    cfg_dict: dict[str, Any], job: Job, resume: bool, progress: bool, trust: bool = False
+    cfg_dict: dict[str, Any],
+    job: Job,
+    resume: bool,
+    progress: bool,
+    trust: bool = False,
+    stop_after_rounds: int | None = None,
 ) -> list[dict]:
     import torch
 
@@ -81,6 +87,7 @@ def _run_job(
     return run_single(
         cfg, job.strategy, job.seed, Path(job.run_dir), coverage, resume=resume,
         progress=progress, trust_run_folder=trust, device=job.device,
+        stop_after_rounds=stop_after_rounds,
     )
 
 
@@ -151,8 +158,13 @@ def run_compare(
     log: Callable[[str], None] = print,
     trust_run_folder: bool = False,
     device: str = "auto",
+    max_hours: float | None = None,
 ) -> pd.DataFrame:
     """Run the comparison into ``out`` and return the tidy results frame.
+
+    ``max_hours``: time the first round of the first job, then stop with
+    :class:`RuntimeTooLongError` if the whole grid would take longer (see :func:`_estimate`);
+    the timed round is kept, so ``resume`` continues from it.
 
     ``device``: where the models train (``auto``: a CUDA GPU if torch sees one; see
     :mod:`advex.device`). It is not saved in ``config.json``: a run may resume elsewhere.
@@ -165,11 +177,14 @@ def run_compare(
     """
     if backend not in ("process", "ray", "serial"):
         raise ValueError(f"unknown backend {backend!r}; valid: process, ray, serial")
+    if max_hours is not None and not max_hours > 0:
+        raise ValueError(f"max_hours must be > 0, got {max_hours}")
     resolved = resolve_device(device)  # a missing GPU is refused before the folder is touched
     out = Path(out)
     with run_folder_lock(out):
         return _run_locked(
-            cfg, out, resume, backend, workers, progress, log, trust_run_folder, resolved
+            cfg, out, resume, backend, workers, progress, log, trust_run_folder, resolved,
+            max_hours,
         )
 
 
@@ -183,6 +198,7 @@ def _run_locked(
     log: Callable[[str], None],
     trust: bool,
     device: str,
+    max_hours: float | None,
 ) -> pd.DataFrame:
     _check_out_dir(out, cfg, resume)
     if resume and not trust:
@@ -203,38 +219,80 @@ def _run_locked(
                 str(oracle_path) if oracle_path else None, device)
             for name in names
         ]
-    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    workers = 1 if backend == "serial" else workers or min(len(jobs), os.cpu_count() or 1)
+    resumes = {job: resume for job in jobs}
+    if max_hours is not None:
+        probe = jobs[0]  # a strategy: the cfg has at least one, and they come first
+        if not Checkpointer(Path(probe.run_dir)).exists():
+            started = time.perf_counter()
+            _run_job(cfg_dict, probe, False, False, trust, stop_after_rounds=1)
+            _check_estimate(cfg, time.perf_counter() - started, len(jobs), workers, max_hours,
+                            probe)
+            resumes[probe] = True  # the other jobs keep the caller's choice
     if backend == "serial" or (backend == "process" and workers == 1):
-        rows = [r for job in jobs for r in _run_job(cfg_dict, job, resume, progress, trust)]
+        rows = [r for job in jobs for r in _run_job(cfg_dict, job, resumes[job], progress, trust)]
     elif backend == "process":
         rows = []
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                  initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_run_job, cfg_dict, job, resume, False, trust) for job in jobs]
+            futures = [pool.submit(_run_job, cfg_dict, job, resumes[job], False, trust)
+                       for job in jobs]
             for job, future in tqdm(
                 zip(jobs, futures, strict=True), total=len(jobs), desc="runs", disable=not progress
             ):
                 rows.extend(future.result())
                 log(f"done: {job.strategy} seed {job.seed}")
     else:
-        rows = _run_ray(cfg_dict, jobs, resume, trust)
+        rows = _run_ray(cfg_dict, jobs, resumes, trust)
     frame = validate_results(pd.DataFrame(rows))
     save_results(frame, out)
     return frame
 
 
+class RuntimeTooLongError(RuntimeError):
+    """The grid's estimated runtime is over the ``max_hours`` the user allowed."""
+
+
+def _estimate(first_round_s: float, n_rounds: int, n_jobs: int, workers: int) -> float:
+    """Hours the grid takes at least: every round of every job as slow as the timed first
+    one, the jobs spread evenly over the workers. A lower bound: later rounds refit and score
+    more data, so they are slower."""
+    waves = math.ceil(n_jobs / max(1, min(workers, n_jobs)))
+    return first_round_s * n_rounds * waves / 3600
+
+
+def _check_estimate(
+    cfg: ExperimentConfig, first_round_s: float, n_jobs: int, workers: int, max_hours: float,
+    probe: Job,
+) -> None:
+    hours = _estimate(first_round_s, cfg.n_rounds, n_jobs, workers)
+    if hours > max_hours:
+        raise RuntimeTooLongError(
+            f"this grid would take at least {hours:.3g} h (the first round of {probe.strategy} "
+            f"seed {probe.seed} took {first_round_s:.1f} s; {cfg.n_rounds} rounds x {n_jobs} "
+            f"jobs on {workers} worker(s)), over --max-hours {max_hours:g}; stopped before the "
+            "other jobs (the timed round is kept for --resume)"
+        )
+
+
 def _run_ray(
-    cfg_dict: dict[str, Any], jobs: list[Job], resume: bool, trust: bool
+    cfg_dict: dict[str, Any], jobs: list[Job], resumes: dict[Job, bool], trust: bool
 ) -> list[dict]:
-    """Run jobs as Ray tasks (``ray.init`` joins ``RAY_ADDRESS`` if set, else starts locally)."""
+    """Run jobs as Ray tasks (``ray.init`` joins ``RAY_ADDRESS`` if set, else starts a local
+    instance, which is shut down again when the jobs are done)."""
     try:
         import ray
     except ImportError as e:
         raise RuntimeError("backend 'ray' needs Ray: pip install 'advex[ray]'") from e
-    if not ray.is_initialized():
+    started_here = not ray.is_initialized()
+    if started_here:
         ray.init(
             address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False
         )
-    remote = ray.remote(num_cpus=1)(_run_job)
-    refs = [remote.remote(cfg_dict, job, resume, False, trust) for job in jobs]
-    return [r for rows in ray.get(refs) for r in rows]
+    try:
+        remote = ray.remote(num_cpus=1)(_run_job)
+        refs = [remote.remote(cfg_dict, job, resumes[job], False, trust) for job in jobs]
+        return [r for rows in ray.get(refs) for r in rows]
+    finally:
+        if started_here:  # a local instance advex started ends with the run
+            ray.shutdown()

@@ -150,14 +150,14 @@ def test_process_pool_matches_serial(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(serial[cols], pooled[cols])
 
 
-@pytest.mark.slow
 def test_ray_backend_matches_serial(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="Ray is the optional extra: pip install -e '.[ray]'")
-    cfg = _cfg(strategies=["random", "adversarial-sf"], steps=200)
+    ray = pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
+    cfg = _cfg(strategies=["random", "adversarial-sf"], steps=200, seeds=[0, 1])
     serial = run_compare(cfg, tmp_path / "a", backend="serial", progress=False)
     on_ray = run_compare(cfg, tmp_path / "b", backend="ray", workers=2, progress=False)
     cols = ["strategy", "seed", "env_steps", "metric", "value"]
     pd.testing.assert_frame_equal(serial[cols], on_ray[cols])
+    assert not ray.is_initialized()  # the local instance advex started is gone
 
 
 def test_unknown_backend_is_refused_before_anything_is_written(tmp_path: Path) -> None:
@@ -278,3 +278,31 @@ def test_mistyped_config_values_are_one_line_before_anything_is_written(
     err = capsys.readouterr().err
     assert re.search(message, err) and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_estimate_is_rounds_times_waves_of_the_first_round() -> None:
+    from advex.analysis.compare import _estimate
+
+    # 5 jobs on 2 workers run in 3 waves of 10 rounds of 12 s: 360 s
+    assert _estimate(12.0, 10, 5, 2) == pytest.approx(360 / 3600)
+    assert _estimate(12.0, 10, 1, 8) == pytest.approx(120 / 3600)
+
+
+def test_max_hours_stops_after_the_timed_round_and_resume_finishes_it(tmp_path: Path) -> None:
+    from advex.analysis.compare import RuntimeTooLongError
+
+    cfg = _cfg(strategies=["random", "adversarial-sf"], references=["no-change"])
+    with pytest.raises(RuntimeTooLongError, match=r"at least .* h \(the first round of random "
+                       r"seed 0 took .* s; 3 rounds x 3 jobs on 1 worker\(s\)\), over "
+                       r"--max-hours 1e-09"):
+        run_compare(cfg, tmp_path / "a", backend="serial", progress=False, max_hours=1e-9)
+    runs = tmp_path / "a" / "runs"
+    assert [p.name for p in runs.iterdir()] == ["random_seed0"]  # nothing else started
+    assert Checkpointer(runs / "random_seed0").load().completed_rounds == 1
+    resumed = run_compare(cfg, tmp_path / "a", backend="serial", progress=False, resume=True)
+    straight = run_compare(cfg, tmp_path / "b", backend="serial", progress=False, max_hours=10)
+    cols = ["strategy", "seed", "env_steps", "metric", "value"]
+    pd.testing.assert_frame_equal(resumed[cols], straight[cols])
+    with pytest.raises(ValueError, match="max_hours must be > 0"):
+        run_compare(cfg, tmp_path / "c", backend="serial", progress=False, max_hours=0)
+    assert not (tmp_path / "c").exists()
