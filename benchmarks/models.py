@@ -9,6 +9,10 @@ Part 2 — ``mse_1step`` on the HalfCheetah-v5 coverage set of an ensemble train
 and 100k random transitions: the curve the exploration strategies are judged against.
 
     python benchmarks/models.py [--sizes 10000,30000,100000] [--max-epochs 50] [--skip-curve]
+        [--device cpu|cuda]
+
+``--device cuda`` runs both sides of part 1 on the GPU (same shapes, timed after a CUDA
+synchronise).
 """
 
 from __future__ import annotations
@@ -21,15 +25,23 @@ from torch import nn
 
 from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
 from advex.analysis.metrics import evaluate_model
+from advex.device import resolve_device
 from advex.exploration.collect import collect
 from advex.models import EnsembleConfig, MLPConfig, TrainConfig, make_model
 
 
-def reference_throughput(kind: str, obs_dim: int, act_dim: int, n: int, epochs: int) -> float:
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def reference_throughput(
+    kind: str, obs_dim: int, act_dim: int, n: int, epochs: int, device: str = "cpu"
+) -> float:
     """Bare torch training loop of the same network shape: transitions/s (per member)."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, obs_dim + act_dim, generator=g)
-    y = torch.randn(n, obs_dim, generator=g)
+    x = torch.randn(n, obs_dim + act_dim, generator=g).to(device)
+    y = torch.randn(n, obs_dim, generator=g).to(device)
     if kind == "mlp":
         h = MLPConfig().hidden_sizes
         members = 1
@@ -39,11 +51,12 @@ def reference_throughput(kind: str, obs_dim: int, act_dim: int, n: int, epochs: 
     dims = [obs_dim + act_dim, *h, 2 * obs_dim if kind == "ensemble" else obs_dim]
     weights = [torch.randn(members, a, b) * 0.05 for a, b in zip(dims[:-1], dims[1:], strict=True)]
     biases = [torch.zeros(members, 1, b) for b in dims[1:]]
-    params = [nn.Parameter(t) for t in weights + biases]
+    params = [nn.Parameter(t.to(device)) for t in weights + biases]
     opt = torch.optim.Adam(params, lr=1e-3)
+    _synchronize(device)
     start = time.perf_counter()
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=g)
+        perm = torch.randperm(n, generator=g).to(device)
         for i in range(0, n, 256):
             idx = perm[i : i + 256]
             out = x[idx].expand(members, -1, -1)
@@ -57,16 +70,18 @@ def reference_throughput(kind: str, obs_dim: int, act_dim: int, n: int, epochs: 
             opt.zero_grad()
             loss.backward()
             opt.step()
+    _synchronize(device)
     return n * epochs / (time.perf_counter() - start)
 
 
-def advex_throughput(kind: str, buffer, epochs: int) -> float:  # type: ignore[no-untyped-def]
-    # Warm-up fit first: one-time costs (lazy imports, allocator) are not throughput.
+def advex_throughput(kind: str, buffer, epochs: int, device: str = "cpu") -> float:  # type: ignore[no-untyped-def]
+    # Warm-up fit first: one-time costs (lazy imports, allocator, CUDA context) are not
+    # throughput. ``fit`` ends with host-side reads of the scores, so its wall time is synced.
     make_model(kind, buffer.obs_dim, buffer.act_dim).fit(
-        buffer, TrainConfig(max_epochs=1), seed=0, progress=False
+        buffer, TrainConfig(max_epochs=1, device=device), seed=0, progress=False
     )
     model = make_model(kind, buffer.obs_dim, buffer.act_dim)
-    cfg = TrainConfig(max_epochs=epochs, patience=10**6, val_fraction=0.1)
+    cfg = TrainConfig(max_epochs=epochs, patience=10**6, val_fraction=0.1, device=device)
     history = model.fit(buffer, cfg, seed=0, progress=False)
     n_train = len(buffer.split(cfg.val_fraction, cfg.split_seed)[0])
     return n_train * history.epochs / history.wall_s
@@ -81,16 +96,23 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--skip-curve", action="store_true")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (part 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
 
     buffer = collect(args.task, n_steps=args.throughput_rows, seed=0, progress=False)
-    print(f"training throughput on {args.task}, {len(buffer)} rows, {args.threads} threads")
+    print(
+        f"training throughput on {args.task}, {len(buffer)} rows, {args.threads} threads, "
+        f"device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.startswith("cuda") else "")
+    )
     print(f"{'model':<10} {'advex rows/s':>13} {'bare torch rows/s':>18} {'advex/bare':>11}")
     for kind in ("mlp", "ensemble"):
-        ours = advex_throughput(kind, buffer, args.throughput_epochs)
+        ours = advex_throughput(kind, buffer, args.throughput_epochs, device)
         ref = reference_throughput(
-            kind, buffer.obs_dim, buffer.act_dim, int(len(buffer) * 0.9), args.throughput_epochs
+            kind, buffer.obs_dim, buffer.act_dim, int(len(buffer) * 0.9), args.throughput_epochs,
+            device,
         )
         print(f"{kind:<10} {ours:>13.0f} {ref:>18.0f} {ours / ref:>11.2f}")
     if args.skip_curve:

@@ -4,7 +4,7 @@ Both sides train the same F ensembles (same initial weights, seeds and data) for
 of epochs (no early stopping, so the work is equal); the stacked side is what
 ``analysis/evaluation.py`` runs.
 
-    python benchmarks/stacked.py --fits 3 --rows 3000 --epochs 20 --threads 1
+    python benchmarks/stacked.py --fits 3 --rows 3000 --epochs 20 --threads 1 [--device cuda]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from advex.device import resolve_device
 from advex.exploration.collect import collect
 from advex.models import EnsembleConfig, TrainConfig, make_model
 from advex.models.stacked import StackedEnsemble
@@ -27,8 +28,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
 
     buffer = collect(args.task, n_steps=args.rows, seed=0, progress=False)
     obs_dim, act_dim = buffer.obs_dim, buffer.act_dim
@@ -36,7 +39,7 @@ def main() -> None:
         EnsembleConfig(num_members=5, num_elites=3, hidden_sizes=(128, 128, 128), seed=s)
         for s in range(args.fits)
     ]
-    train = TrainConfig(max_epochs=args.epochs, patience=args.epochs + 1)
+    train = TrainConfig(max_epochs=args.epochs, patience=args.epochs + 1, device=device)
     seeds = list(range(100, 100 + args.fits))
     make_model("ensemble", obs_dim, act_dim, configs[0]).fit(buffer, train, progress=False)
 
@@ -59,7 +62,7 @@ def main() -> None:
         best[name] = min(times)
     rows = args.fits * 0.9 * args.rows * args.epochs  # training rows seen, all fits
     print(f"{args.fits} fits x 5 members (3 x 128), {args.rows} rows, {args.epochs} epochs, "
-          f"{args.threads} thread(s), best of {args.repeats}:")
+          f"{args.threads} thread(s), {device}, best of {args.repeats}:")
     for name, seconds in best.items():
         print(f"  {name:<8} {seconds:6.2f} s  {rows / seconds:8.0f} rows/s")
     print(f"  stacked / separate speed: {best['separate'] / best['stacked']:.2f}x")
