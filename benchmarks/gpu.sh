@@ -19,8 +19,10 @@ cat > "$config" <<'JSON'
 JSON
 out=$(mktemp -d)
 for device in cpu cuda; do
-    /usr/bin/time -f "compare --device $device: %e s wall" \
-        "$PY" -m advex.cli compare --config "$config" --device "$device" --out "$out/$device" --quiet >/dev/null
+    # from $out: the checkout's own advex/ folder must not shadow the installed package
+    (cd "$out" && /usr/bin/time -f "compare --device $device: %e s wall" \
+        "$PY" -m advex.cli compare --config "$config" --device "$device" --out "$out/$device" \
+        --quiet >/dev/null)
 done
 "$PY" - "$out" <<'PYTHON'
 import sys

@@ -319,33 +319,38 @@ def _train(
             ]
         )
         order = torch.gather(member_rows, 1, perm).to(device)
-        loss_sum, rows_seen, capped = 0.0, 0, False
+        # Kept on the device and read once per epoch: a host read per step would stall a GPU
+        # (on the CPU it costs nothing either way). The loss sum is float64, as a Python float
+        # sum would be, so the history is the same on every device.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        grad_sum = torch.zeros((), device=device)
+        rows_seen, capped = 0, False
         for start in range(0, n, config.batch_size):
             idx = order[:, start : start + config.batch_size]  # M x b
             loss = model.train_loss(obs[idx], act[idx], next_obs[idx])
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise diverged(epoch, "loss")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            # One reduction over all gradients (a NaN/inf anywhere makes the sum non-finite):
-            # per-tensor isfinite checks cost more than a small model's whole step. Finite
-            # loss + finite gradients keep Adam's update finite; parameters are still checked
-            # once per epoch below.
-            grad_sum = torch.stack([p.grad.sum() for p in params if p.grad is not None]).sum()
-            if not math.isfinite(float(grad_sum)):
-                raise diverged(epoch, "gradient")
+            # One reduction over all gradients (a NaN/inf anywhere makes the sum non-finite,
+            # and it stays so for the epoch): per-tensor isfinite checks cost more than a small
+            # model's whole step.
+            grad_sum += torch.stack([p.grad.sum() for p in params if p.grad is not None]).sum()
             optimizer.step()
-            loss_sum += loss_value * idx.shape[1]
+            loss_sum += loss.detach().double() * idx.shape[1]
             rows_seen += idx.shape[1]
             history.steps += 1
             if config.max_train_steps is not None and history.steps >= config.max_train_steps:
                 capped = True
                 break
+        # A non-finite step is found here, at the end of its epoch; ``fit_model`` then puts
+        # the weights from before the fit back, so nothing it did survives.
+        if not math.isfinite(float(loss_sum)):
+            raise diverged(epoch, "loss")
+        if not math.isfinite(float(grad_sum)):
+            raise diverged(epoch, "gradient")
         if not _all_finite([p.detach() for p in params]):
             raise diverged(epoch, "parameter")
         model.eval()
-        train_loss = loss_sum / rows_seen
+        train_loss = float(loss_sum) / rows_seen
         val_loss = math.nan
         member_scores = None
         if held_out is not None:
