@@ -74,6 +74,8 @@ def verdict(reach_ratio: float, ci_high: float) -> str:
     """The goal's reading of one reach ratio and the upper end of its CI."""
     if math.isnan(reach_ratio):
         return "never reaches random's final error"
+    if math.isnan(ci_high):
+        return "no CI (one seed): no verdict"
     if reach_ratio <= GOAL_REACH_RATIO and ci_high < 1:
         return f"goal met (<= {GOAL_REACH_RATIO:g}, CI below 1)"
     if ci_high < 1:
@@ -104,6 +106,8 @@ def _headline_rows(run: Path, frame: pd.DataFrame, table: pd.DataFrame) -> list[
 def _cell(value: float, low: float, high: float) -> str:
     if math.isnan(value):
         return "-"
+    if math.isnan(low) and math.isnan(high):
+        return f"{value:.2f}"
     return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 

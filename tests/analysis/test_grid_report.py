@@ -47,6 +47,7 @@ def test_verdicts_follow_the_goal() -> None:
     assert verdict(0.4, 1.0) == "faster on the IQM curve, CI reaches 1"
     assert verdict(1.0, 1.0) == "not faster than random"
     assert verdict(math.nan, math.inf) == "never reaches random's final error"
+    assert verdict(0.3, math.nan) == "no CI (one seed): no verdict"
 
 
 def test_grid_folder_gives_headline_rows_and_the_goal_count(tmp_path: Path) -> None:

@@ -1,0 +1,99 @@
+"""The sample-efficiency grid, task by task, with each task's results kept in the repository.
+
+For every (task, episode rule) of the grid this runs one ``advex compare`` into
+``<runs>/<name>/<run>/`` (checkpoints and coverage sets stay there, out of the repository) and,
+as soon as that run is done, copies its small files (``results.parquet``, ``results.csv``,
+``config.json``) into ``benchmarks/results/<name>/<run>/`` and rebuilds the grid report there,
+so a task's results can be committed while the next one runs. A killed grid continues with the
+same command (finished runs are skipped, an unfinished one resumes from its last round).
+
+    python benchmarks/grid.py --name grid10k [--tasks InvertedPendulum-v5,Hopper-v5]
+        [--seeds 0,1,2,3,4] [--steps 10000] [--device auto] [--max-hours 1]
+
+``advex report benchmarks/results/<name>`` rebuilds every table and plot from the kept files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from advex.analysis.compare import run_compare
+from advex.analysis.experiment import ExperimentConfig
+from advex.analysis.grid_report import write_grid_report
+from advex.analysis.results import RESULTS_FILE
+
+#: The grid of the issue: every task under the task's own episode rules, and the two tasks
+#: whose falls only show under ``free`` rules.
+GRID: tuple[tuple[str, str], ...] = (
+    ("InvertedPendulum-v5", "env"),
+    ("Reacher-v5", "env"),
+    ("HalfCheetah-v5", "env"),
+    ("Hopper-v5", "env"),
+    ("advex/ArenaRobot-v0", "env"),
+    ("InvertedPendulum-v5", "free"),
+    ("Hopper-v5", "free"),
+)
+STRATEGIES = (
+    "random,adversarial-sf,adversarial-pw,disagreement,disagreement-pw,sb3-ppo,sb3-sac"
+)
+#: What the repository keeps of a run (no checkpoints, no coverage sets).
+KEPT = (RESULTS_FILE, "results.csv", "config.json")
+
+
+def run_name(task: str, episodes: str) -> str:
+    return f"{task.replace('/', '_')}_{episodes}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="grid10k")
+    parser.add_argument("--tasks", default=None, help="comma-separated subset of the grid's tasks")
+    parser.add_argument("--episodes", default="env,free", help="episode rules to include")
+    parser.add_argument("--strategies", default=STRATEGIES)
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--round", type=int, default=1000)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--max-hours", type=float, default=None, help="per task, see compare")
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--trust-run-folder", action="store_true")
+    args = parser.parse_args()
+
+    tasks = args.tasks.split(",") if args.tasks else None
+    rules = args.episodes.split(",")
+    grid = [(t, e) for t, e in GRID if (tasks is None or t in tasks) and e in rules]
+    configs = {
+        (task, episodes): ExperimentConfig(  # every config is checked before any run starts
+            task=task,
+            episodes=episodes,
+            strategies=args.strategies.split(","),
+            seeds=[int(s) for s in args.seeds.split(",")],
+            steps=args.steps,
+            round_steps=args.round,
+        )
+        for task, episodes in grid
+    }
+    kept_root = Path(__file__).parent / "results" / args.name
+    for (task, episodes), cfg in configs.items():
+        name = run_name(task, episodes)
+        kept = kept_root / name
+        if (kept / RESULTS_FILE).is_file():
+            print(f"{name}: done before, kept in {kept}")
+            continue
+        out = args.runs / args.name / name
+        print(f"{name}: running into {out}", flush=True)
+        run_compare(cfg, out, resume=(out / "config.json").exists(), workers=args.workers,
+                    device=args.device, max_hours=args.max_hours,
+                    trust_run_folder=args.trust_run_folder)
+        kept.mkdir(parents=True, exist_ok=True)
+        for file in KEPT:
+            shutil.copy2(out / file, kept / file)
+        print(write_grid_report([kept_root], kept_root), flush=True)
+        print(f"{name}: kept in {kept}; commit it now (git add {kept})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
