@@ -169,10 +169,11 @@ class TransitionModel(abc.ABC, nn.Module):
         """Member outputs ``M x B x O`` -> the model's prediction ``(mean, var)``, ``B x O``."""
 
     @abc.abstractmethod
-    def train_loss(
-        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
-    ) -> torch.Tensor:
-        """Scalar training objective on per-member minibatches ``M x b x O`` / ``M x b x A``."""
+    def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Scalar training objective on per-member minibatches of normalised data: ``inputs``
+        ``M x b x (O+A)`` (:meth:`normalized_inputs`), ``targets`` ``M x b x O``
+        (:meth:`normalized_targets`). Training normalises the whole buffer once per fit, not
+        every minibatch."""
 
     @torch.no_grad()
     def after_fit(self, member_dim_mse: torch.Tensor) -> None:

@@ -168,14 +168,12 @@ class EnsembleModel(TransitionModel):
         mix_var = elite_var.mean(dim=0) + elite_mean.var(dim=0, correction=0)
         return mix_mean, mix_var
 
-    def train_loss(
-        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
-    ) -> torch.Tensor:
+    def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Gaussian NLL (up to constants) per member, mean over rows and dims, summed over
-        members, plus the log-variance bound penalty. Inputs ``E x b x O`` / ``E x b x A``."""
-        mean, logvar = self.forward_logvar(self.normalized_inputs(obs, act))
-        target = self.normalized_targets(obs, next_obs)
-        nll = summed_member_nll(mean, logvar, target)
+        members, plus the log-variance bound penalty. Normalised ``E x b x (O+A)`` inputs and
+        ``E x b x O`` targets."""
+        mean, logvar = self.forward_logvar(inputs)
+        nll = summed_member_nll(mean, logvar, targets)
         bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
         return nll + self.config.logvar_penalty * bound_penalty
 

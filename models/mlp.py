@@ -71,12 +71,9 @@ class MLPModel(TransitionModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return mean[0], var[0]
 
-    def train_loss(
-        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
-    ) -> torch.Tensor:
+    def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the normalised delta over a ``1 x b`` minibatch."""
-        pred = self.net(self.normalized_inputs(obs, act))
-        return (pred - self.normalized_targets(obs, next_obs)).square().mean()
+        return (self.net(inputs) - targets).square().mean()
 
     @torch.no_grad()
     def after_fit(self, member_dim_mse: torch.Tensor) -> None:

@@ -118,14 +118,12 @@ class StackedEnsemble(TransitionModel):
         elite_mean, elite_var = mean[idx.flatten()], var[idx.flatten()]
         return elite_mean.mean(dim=0), elite_var.mean(dim=0) + elite_mean.var(0, correction=0)
 
-    def train_loss(
-        self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
-    ) -> torch.Tensor:
+    def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Sum over groups of :meth:`EnsembleModel.train_loss` (NLL summed over members plus
-        each group's log-variance bound penalty). Inputs ``GE x b x O`` / ``GE x b x A``."""
-        mean, logvar = self.forward_logvar(self.normalized_inputs(obs, act))
-        target = self.normalized_targets(obs, next_obs)
-        nll = summed_member_nll(mean, logvar, target)
+        each group's log-variance bound penalty). Normalised ``GE x b x (O+A)`` inputs and
+        ``GE x b x O`` targets."""
+        mean, logvar = self.forward_logvar(inputs)
+        nll = summed_member_nll(mean, logvar, targets)
         bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
         return nll + self.config.logvar_penalty * bound_penalty
 

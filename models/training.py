@@ -284,6 +284,10 @@ def _train(
     obs, act, next_obs = train
     device = obs.device
     model.fit_normalizers(obs, act, next_obs)
+    # The normalisers are fixed for the fit: normalise every row once, not every minibatch.
+    with torch.no_grad():
+        inputs = model.normalized_inputs(obs, act)  # N x (O+A)
+        targets = model.normalized_targets(obs, next_obs)  # N x O
 
     def diverged(epoch: int, term: str) -> TrainingDivergedError:
         notes = [_non_finite_note(train_batch, "training data")]
@@ -327,7 +331,7 @@ def _train(
         rows_seen, capped = 0, False
         for start in range(0, n, config.batch_size):
             idx = order[:, start : start + config.batch_size]  # M x b
-            loss = model.train_loss(obs[idx], act[idx], next_obs[idx])
+            loss = model.train_loss(inputs[idx], targets[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # One reduction over all gradients (a NaN/inf anywhere makes the sum non-finite,

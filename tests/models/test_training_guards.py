@@ -30,13 +30,13 @@ def _ensemble(members: int = 4, elites: int = 2, hidden: int = 16, seed: int = 0
 
 
 def _record_training_rows(model) -> list[torch.Tensor]:  # type: ignore[no-untyped-def]
-    """Wrap ``train_loss`` to keep the ``M x b x O`` obs of every training batch."""
+    """Wrap ``train_loss`` to keep the ``M x b x O`` normalised obs of every training batch."""
     seen: list[torch.Tensor] = []
     original = model.train_loss
 
-    def recording(obs, act, next_obs):  # type: ignore[no-untyped-def]
-        seen.append(obs.detach().clone())
-        return original(obs, act, next_obs)
+    def recording(inputs, targets):  # type: ignore[no-untyped-def]
+        seen.append(inputs[..., : model.obs_dim].detach().clone())
+        return original(inputs, targets)
 
     model.train_loss = recording
     return seen
@@ -62,10 +62,13 @@ def test_validation_rows_never_reach_a_training_batch() -> None:
     buf = _buffer()
     cfg = TrainConfig(max_epochs=3, batch_size=64, val_fraction=0.2)
     _, val_idx = buf.split(cfg.val_fraction, seed=cfg.split_seed)
-    val_rows = {tuple(r) for r in buf.batch(val_idx).obs.tolist()}
+    val = buf.batch(val_idx)
     for model in (_ensemble(), make_model("mlp", 3, 2, {"hidden_sizes": (16,)})):
         seen = _record_training_rows(model)
         model.fit(buf, cfg, seed=0, progress=False)
+        # the training batches hold normalised rows: normalise the validation rows the same way
+        val_inputs = model.normalized_inputs(torch.as_tensor(val.obs), torch.as_tensor(val.act))
+        val_rows = {tuple(r) for r in val_inputs[:, :3].tolist()}
         trained = {tuple(r) for batch in seen for r in batch.reshape(-1, 3).tolist()}
         assert len(val_rows) > 50 and not (trained & val_rows)
 
