@@ -103,10 +103,12 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     from advex.analysis.metrics import SupportBox, evaluate_model
+    from advex.device import resolve_device
     from advex.exploration.buffer import ReplayBuffer
     from advex.models import TrainConfig, make_model
 
     _check_out_file(args.out)
+    device = resolve_device(args.device)
     buffer = ReplayBuffer.load(args.buffer)
     recorded = buffer.meta.get("task")
     task = args.task or recorded
@@ -118,8 +120,10 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     episodes = args.episodes or buffer.meta.get("episodes", "env")
     model = make_model(args.model, buffer.obs_dim, buffer.act_dim)
     history = model.fit(
-        buffer, TrainConfig(max_epochs=args.epochs), seed=args.seed, progress=not args.quiet
+        buffer, TrainConfig(max_epochs=args.epochs, device=device), seed=args.seed,
+        progress=not args.quiet,
     )
+    model.to("cpu")  # saved and scored on the CPU, wherever it trained
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.meta["task"] = task
     model.save(args.out)
@@ -253,6 +257,15 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"grid report: {args.out / 'report.md'}, headline: {args.out / 'headline.csv'}")
 
 
+def _add_device_argument(p: argparse.ArgumentParser, note: str) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the models train: auto (a CUDA GPU if torch sees one, else the CPU), cpu, "
+        f"cuda or cuda:N; {note}",
+    )
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -328,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--task", default=None, help="default: the task recorded in the buffer")
     p.add_argument("--epochs", type=_positive_int, default=200, help="max epochs")
+    _add_device_argument(p, "the saved model is a CPU model either way")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--coverage-seed", type=int, default=0)
     p.add_argument(
@@ -390,12 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the first round, then stop with one line if the whole run would take "
         "longer than this (a lower-bound estimate; the timed round is kept for --resume)",
     )
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="where the models train: auto (a CUDA GPU if torch sees one, else the CPU), cpu, "
-        "cuda or cuda:N; not saved with the run, so a run may resume on another machine",
-    )
+    _add_device_argument(p, "not saved with the run, so a run may resume on another machine")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
 

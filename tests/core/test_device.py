@@ -56,3 +56,17 @@ def test_compare_refuses_a_missing_gpu_before_writing_anything(
     err = capsys.readouterr().err
     assert "torch sees no CUDA GPU" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_fit_refuses_a_missing_gpu_before_reading_or_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _gpus(monkeypatch, 0)
+    out = tmp_path / "models" / "m.pt"
+    # the buffer does not exist either: the device is refused first, in one line
+    argv = ["fit", "--buffer", str(tmp_path / "none.npz"), "--out", str(out), "--device", "cuda"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "torch sees no CUDA GPU" in err and err.count("\n") == 1
+    assert not out.parent.exists()
+
