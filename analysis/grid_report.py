@@ -1,14 +1,17 @@
 """One report over several comparison folders: the grid's headline, task by task.
 
-A grid runs one ``advex compare`` per task (and episode rule) so each task's results can be
-committed as soon as they are done; this module puts them side by side without rerunning
-anything. For every run folder it rebuilds that folder's own report (:mod:`.report`), then
-writes into the grid folder:
+A grid runs one ``advex compare`` per task (and episode rule), or per task and group of seeds,
+so each part's results can be committed as soon as they are done; this module puts them
+together without rerunning anything. Folders whose ``config.json`` agree in everything but the
+seeds are one *experiment*: their rows are merged (a seed may be in only one of them). For
+every folder it rebuilds that folder's own report (:mod:`.report`), then writes into the grid
+folder:
 
-- ``headline.csv``: one row per (run, exploring strategy) with the steps the strategy needs to
-  reach random's final error as a ratio of random's budget (paired bootstrap CI over seeds),
-  the final-error ratio to random, and a verdict against the goal;
-- ``report.md``: that table, how many tasks meet the goal, and each run's summary table.
+- ``headline.csv``: one row per (experiment, exploring strategy) with the steps the strategy
+  needs to reach random's final error as a ratio of random's budget (paired bootstrap CI over
+  seeds), the final-error ratio to random, and a verdict against the goal;
+- ``<experiment>.png``: its sample-efficiency plot over all its seeds;
+- ``report.md``: the headline, how many tasks meet the goal, and each experiment's summary.
 
 The goal (issue "the sample-efficiency result at scale"): adversarial exploration reaches
 random's final error in at most half of random's budget (``reach_ratio <= 0.5``) with the 95 %
@@ -17,14 +20,18 @@ CI's upper end below 1, on at least 3 of the 5 tasks.
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from advex.analysis.plots import plot_sample_efficiency
 from advex.analysis.report import _config, headline_table, write_report
-from advex.analysis.results import RESULTS_FILE, load_results
+from advex.analysis.results import RESULTS_FILE, load_results, validate_results
 from advex.analysis.statistics import REFERENCE_NAMES
 from advex.analysis.summary import format_table
 from advex.atomic_io import write_text_atomic
@@ -37,7 +44,7 @@ GOAL_REACH_RATIO = 0.5
 GOAL_TASKS = 3
 
 HEADLINE_COLUMNS = [
-    "run", "task", "episodes", "budget", "strategy", "seeds", "reach_ratio", "reach_ci_low",
+    "experiment", "task", "episodes", "budget", "strategy", "seeds", "reach_ratio", "reach_ci_low",
     "reach_ci_high", "ratio_to_random", "ratio_ci_low", "ratio_ci_high", "verdict",
 ]
 
@@ -85,17 +92,85 @@ def verdict(reach_ratio: float, ci_high: float) -> str:
     return "not faster than random"
 
 
-def _headline_rows(run: Path, frame: pd.DataFrame, table: pd.DataFrame) -> list[dict[str, Any]]:
-    config = _config(run)
+@dataclass
+class Experiment:
+    """Run folders of one experiment (same config but the seeds), their rows merged."""
+
+    label: str
+    folders: list[Path]
+    config: dict[str, Any]
+    frame: pd.DataFrame
+    table: pd.DataFrame
+
+
+def _identity(run: Path, config: dict[str, Any], frame: pd.DataFrame) -> str:
+    """What makes folders one experiment: the tasks in their rows and the config without its
+    seeds (a folder without a config is an experiment of its own)."""
+    if not config:
+        return f"folder:{run.resolve()}"
+    same = {k: v for k, v in config.items() if k != "seeds"}
+    return json.dumps([sorted(frame["task"].unique().tolist()), same], sort_keys=True)
+
+
+def _file_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
+
+
+def _merged(folders: list[Path], frames: dict[Path, pd.DataFrame]) -> pd.DataFrame:
+    """One frame of the folders' rows; a (strategy, seed) in two folders is an error."""
+    owner: dict[tuple[str, int], Path] = {}
+    for folder in folders:
+        pairs = frames[folder][["strategy", "seed"]].drop_duplicates().itertuples(index=False)
+        for strategy, seed in pairs:
+            key = (str(strategy), int(seed))
+            if key in owner:
+                raise GridReportError(
+                    f"{owner[key]} and {folder} both hold seed {seed} of {strategy}: one "
+                    "experiment's folders must split its seeds"
+                )
+            owner[key] = folder
+    return validate_results(pd.concat([frames[f] for f in folders], ignore_index=True))
+
+
+def experiments(runs: list[Path], frames: dict[Path, pd.DataFrame]) -> list[Experiment]:
+    """Group ``runs`` into experiments (first-seen order) and merge each one's rows."""
+    groups: dict[str, list[Path]] = {}
+    configs: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        config = _config(run)
+        key = _identity(run, config, frames[run])
+        groups.setdefault(key, []).append(run)
+        configs.setdefault(key, config)
+    labels: dict[str, str] = {}
+    for key, folders in groups.items():
+        config = configs[key]
+        if config and "task" in config:
+            label = f"{str(config['task']).replace('/', '_')}_{config.get('episodes', 'env')}"
+        else:
+            label = folders[0].name
+        if label in labels.values():  # same task and rules, another config: say which
+            label = f"{label} ({folders[0].name})"
+        labels[key] = label
+    found = []
+    for key, folders in groups.items():
+        frame = _merged(folders, frames) if len(folders) > 1 else frames[folders[0]]
+        found.append(
+            Experiment(labels[key], folders, configs[key], frame, headline_table(frame))
+        )
+    return found
+
+
+def _headline_rows(experiment: Experiment) -> list[dict[str, Any]]:
+    frame = experiment.frame
     rows = []
-    for record in table.to_dict("records"):
+    for record in experiment.table.to_dict("records"):
         strategy = record["strategy"]
         if strategy == "random" or strategy in REFERENCE_NAMES:
             continue
         rows.append({
-            "run": run.name,
+            "experiment": experiment.label,
             "task": ", ".join(sorted(frame["task"].unique())),
-            "episodes": config.get("episodes", "env"),
+            "episodes": experiment.config.get("episodes", "env"),
             "budget": int(frame["env_steps"].max()),
             **{key: record[key] for key in HEADLINE_COLUMNS if key in record},
             "verdict": verdict(record["reach_ratio"], record["reach_ci_high"]),
@@ -112,45 +187,54 @@ def _cell(value: float, low: float, high: float) -> str:
 
 
 def write_grid_report(paths: list[Path], out: Path) -> str:
-    """Rebuild every run's report, then write ``headline.csv`` and ``report.md`` into ``out``;
-    return the headline as Markdown. Every folder is read before anything is written."""
+    """Rebuild every folder's report, then write ``headline.csv``, one plot per experiment
+    and ``report.md`` into ``out``; return the headline as Markdown. Every folder is read and
+    every experiment merged before anything is written."""
     runs = find_runs(paths)
     if out.exists() and not out.is_dir():
         raise GridReportError(f"{out}: the grid report goes into a folder; this is a file")
     frames = {run: load_results(run) for run in runs}
-    tables = {run: headline_table(frame) for run, frame in frames.items()}
-    rows = [row for run in runs for row in _headline_rows(run, frames[run], tables[run])]
+    found = experiments(runs, frames)
+    rows = [row for experiment in found for row in _headline_rows(experiment)]
     headline = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
     for run in runs:
-        write_report(run, frames[run], tables[run])
+        write_report(run, frames[run])
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "headline.csv", headline.to_csv(index=False))
     text = _markdown(headline)
     lines = [
         "# advex grid: steps to reach random's final error",
         "",
-        f"{len(runs)} run folder(s). Per task: the steps each exploring strategy needs to reach "
-        "random's final held-out error (`mse_1step`, seed-IQM curve), as a ratio of random's "
-        "budget, with a 95 % paired bootstrap CI over seeds; and the final error's paired ratio "
-        f"to random. Goal: an adversary (`{'`, `'.join(ADVERSARIES)}`) at a reach ratio <= "
-        f"{GOAL_REACH_RATIO:g} with the CI's upper end below 1 on at least {GOAL_TASKS} tasks.",
+        f"{len(found)} experiment(s) from {len(runs)} run folder(s). Per task: the steps each "
+        "exploring strategy needs to reach random's final held-out error (`mse_1step`, "
+        "seed-IQM curve), as a ratio of random's budget, with a 95 % paired bootstrap CI over "
+        "seeds; and the final error's paired ratio to random. Goal: an adversary "
+        f"(`{'`, `'.join(ADVERSARIES)}`) at a reach ratio <= {GOAL_REACH_RATIO:g} with the CI's "
+        f"upper end below 1 on at least {GOAL_TASKS} tasks.",
         "",
         text,
         "",
         _goal_line(headline),
         "",
     ]
-    for run in runs:
-        config = _config(run)
+    for experiment in found:
+        plot = f"{_file_name(experiment.label)}.png"
+        plot_sample_efficiency(experiment.frame, out / plot)
+        seeds = sorted(experiment.frame["seed"].unique().tolist())
+        links = ", ".join(
+            f"[{f.name}]({_relative(f, out)}/report.md)" for f in experiment.folders
+        )
         lines += [
-            f"## {run.name}: {', '.join(sorted(frames[run]['task'].unique()))}, "
-            f"{config.get('episodes', 'env')} episodes",
+            f"## {experiment.label}: {', '.join(sorted(experiment.frame['task'].unique()))}, "
+            f"{experiment.config.get('episodes', 'env')} episodes, seeds {seeds}",
             "",
-            f"Full report: [{run.name}/report.md]({_relative(run, out)}/report.md).",
+            f"Folders: {links}.",
             "",
             "```",
-            format_table(tables[run]),
+            format_table(experiment.table),
             "```",
+            "",
+            f"![{experiment.label}]({plot})",
             "",
         ]
     write_text_atomic(out / "report.md", "\n".join(lines))
@@ -159,13 +243,13 @@ def write_grid_report(paths: list[Path], out: Path) -> str:
 
 def _markdown(headline: pd.DataFrame) -> str:
     lines = [
-        "| run | task | episodes | budget | strategy | seeds | steps to random (ratio) "
+        "| experiment | task | episodes | budget | strategy | seeds | steps to random (ratio) "
         "| final error / random's | verdict |",
         "| --- | --- | --- | ---: | --- | ---: | --- | --- | --- |",
     ]
     for row in headline.to_dict("records"):
         lines.append(
-            f"| {row['run']} | {row['task']} | {row['episodes']} | {row['budget']} "
+            f"| {row['experiment']} | {row['task']} | {row['episodes']} | {row['budget']} "
             f"| {row['strategy']} | {row['seeds']} "
             f"| {_cell(row['reach_ratio'], row['reach_ci_low'], row['reach_ci_high'])} "
             f"| {_cell(row['ratio_to_random'], row['ratio_ci_low'], row['ratio_ci_high'])} "

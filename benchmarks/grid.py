@@ -1,11 +1,14 @@
 """The sample-efficiency grid, task by task, with each task's results kept in the repository.
 
-For every (task, episode rule) of the grid this runs one ``advex compare`` into
-``<runs>/<name>/<run>/`` (checkpoints and coverage sets stay there, out of the repository) and,
-as soon as that run is done, copies its small files (``results.parquet``, ``results.csv``,
+For every (task, episode rule) of the grid this runs one ``advex compare`` of the given seeds
+into ``<runs>/<name>/<run>/`` (checkpoints and coverage sets stay there, out of the repository)
+and, as soon as that run is done, copies its small files (``results.parquet``, ``results.csv``,
 ``config.json``) into ``benchmarks/results/<name>/<run>/`` and rebuilds the grid report there,
-so a task's results can be committed while the next one runs. A killed grid continues with the
-same command (finished runs are skipped, an unfinished one resumes from its last round).
+so a task's results can be committed while the next one runs. ``<run>`` is
+``<task>_<episodes>_s<seeds>``: the seeds can be run in parts (``--seeds 0``, then
+``--seeds 1,2``, ...; on different machines too), and the report merges the parts of one task.
+A killed grid continues with the same command (finished runs are skipped, an unfinished one
+resumes from its last round).
 
     python benchmarks/grid.py --name grid10k [--tasks InvertedPendulum-v5,Hopper-v5]
         [--seeds 0,1,2,3,4] [--steps 10000] [--device auto] [--max-hours 1]
@@ -42,8 +45,8 @@ STRATEGIES = (
 KEPT = (RESULTS_FILE, "results.csv", "config.json")
 
 
-def run_name(task: str, episodes: str) -> str:
-    return f"{task.replace('/', '_')}_{episodes}"
+def run_name(task: str, episodes: str, seeds: list[int]) -> str:
+    return f"{task.replace('/', '_')}_{episodes}_s{'-'.join(str(s) for s in seeds)}"
 
 
 def main() -> None:
@@ -78,7 +81,7 @@ def main() -> None:
     }
     kept_root = Path(__file__).parent / "results" / args.name
     for (task, episodes), cfg in configs.items():
-        name = run_name(task, episodes)
+        name = run_name(task, episodes, cfg.seeds)
         kept = kept_root / name
         if (kept / RESULTS_FILE).is_file():
             print(f"{name}: done before, kept in {kept}")

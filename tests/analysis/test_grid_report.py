@@ -16,11 +16,17 @@ from advex.cli import main
 STEPS = [1000, 2000, 3000, 4000]
 
 
-def _run(folder: Path, task: str, adversary_curve: list[float], episodes: str = "env") -> Path:
+def _run(
+    folder: Path,
+    task: str,
+    adversary_curve: list[float],
+    episodes: str = "env",
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+) -> Path:
     """A finished run folder: random's error falls 1.0 -> 0.4; the adversary follows
-    ``adversary_curve``; 5 seeds with a small per-seed offset; one no-change row."""
+    ``adversary_curve``; ``seeds`` with a small per-seed offset; one no-change row."""
     rows = []
-    for seed in range(5):
+    for seed in seeds:
         jitter = 1 + 0.02 * (seed - 2)
         curves = {"random": [1.0, 0.7, 0.5, 0.4], "adversarial-sf": adversary_curve}
         for strategy, values in curves.items():
@@ -33,7 +39,8 @@ def _run(folder: Path, task: str, adversary_curve: list[float], episodes: str = 
                      "wall_s": 0.0})
     folder.mkdir(parents=True)
     save_results(validate_results(pd.DataFrame(rows)), folder)
-    (folder / "config.json").write_text(json.dumps({"episodes": episodes, "round_steps": 1000}))
+    config = {"task": task, "episodes": episodes, "round_steps": 1000, "seeds": list(seeds)}
+    (folder / "config.json").write_text(json.dumps(config))
     return folder
 
 
@@ -57,7 +64,7 @@ def test_grid_folder_gives_headline_rows_and_the_goal_count(tmp_path: Path) -> N
     (grid / "notes").mkdir()  # a folder without results is not a run
     text = write_grid_report([grid], grid)
     headline = pd.read_csv(grid / "headline.csv")
-    assert headline["run"].tolist() == ["a_env", "b_env"]
+    assert headline["experiment"].tolist() == ["TaskA_env", "TaskB_env"]
     assert headline["strategy"].tolist() == ["adversarial-sf", "adversarial-sf"]
     fast, slow = headline.iloc[0], headline.iloc[1]
     assert fast["reach_ratio"] == pytest.approx(0.5) and fast["reach_ci_high"] < 1
@@ -66,6 +73,7 @@ def test_grid_folder_gives_headline_rows_and_the_goal_count(tmp_path: Path) -> N
     report = (grid / "report.md").read_text()
     assert text in report and "Goal not met: an adversary meets it on 1 of 2 task(s)" in report
     assert "TaskA (env)" in report and "a_env/report.md" in report
+    assert (grid / "TaskA_env.png").is_file() and "![TaskA_env](TaskA_env.png)" in report
     for run in ("a_env", "b_env"):  # each run's own report is rebuilt too
         assert (grid / run / "report.md").is_file() and (grid / run / "summary.csv").is_file()
 
@@ -88,6 +96,24 @@ def test_cli_merges_folders_and_refuses_bad_ones_before_writing(
     assert headline["episodes"].tolist() == ["env", "free"]
     assert main(["report", str(a)]) == 0  # one run folder: its own report, no headline
     assert not (a / "headline.csv").exists()
+
+
+def test_folders_of_one_experiment_merge_their_seeds(tmp_path: Path) -> None:
+    grid = tmp_path / "grid"
+    _run(grid / "a_s01", "TaskA", FAST, seeds=(0, 1))
+    _run(grid / "a_s234", "TaskA", FAST, seeds=(2, 3, 4))
+    _run(grid / "a_free", "TaskA", SLOW, episodes="free", seeds=(0, 1))  # other rules
+    write_grid_report([grid], grid)
+    headline = pd.read_csv(grid / "headline.csv")
+    # experiments in the order their first folder sorts: a_free, then a_s01 (+ a_s234)
+    assert headline["experiment"].tolist() == ["TaskA_free", "TaskA_env"]
+    assert headline["seeds"].tolist() == [2, 5]
+    assert headline.iloc[1]["verdict"].startswith("goal met")
+    report = (grid / "report.md").read_text()
+    assert "seeds [0, 1, 2, 3, 4]" in report and "[a_s01](a_s01/report.md)" in report
+    _run(grid / "a_s4", "TaskA", FAST, seeds=(4,))  # seed 4 twice
+    with pytest.raises(GridReportError, match="both hold seed 4 of"):
+        write_grid_report([grid], grid)
 
 
 def test_a_run_name_given_twice_is_refused(tmp_path: Path) -> None:
