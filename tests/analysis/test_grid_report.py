@@ -49,12 +49,14 @@ SLOW = [1.2, 1.0, 0.9, 0.8]  # never gets there
 
 
 def test_verdicts_follow_the_goal() -> None:
-    assert verdict(0.5, 0.9).startswith("goal met")
-    assert verdict(0.7, 0.9) == "faster than random (CI below 1), short of the goal"
-    assert verdict(0.4, 1.0) == "faster on the IQM curve, CI reaches 1"
-    assert verdict(1.0, 1.0) == "not faster than random"
-    assert verdict(math.nan, math.inf) == "never reaches random's final error"
-    assert verdict(0.3, math.nan) == "no CI (one seed): no verdict"
+    assert verdict(0.5, 0.9, 5).startswith("goal met")
+    assert verdict(0.7, 0.9, 5) == "faster than random (CI below 1), short of the goal"
+    assert verdict(0.4, 1.0, 6) == "faster on the IQM curve, CI reaches 1"
+    assert verdict(1.0, 1.0, 5) == "not faster than random"
+    assert verdict(math.nan, math.inf, 5) == "never reaches random's final error"
+    # a bootstrap over fewer seeds than the goal asks for gives no verdict, however it looks
+    assert verdict(0.3, 0.4, 2) == "no verdict yet (2 of 5 seeds)"
+    assert verdict(0.3, math.nan, 1) == "no verdict yet (1 of 5 seeds)"
 
 
 def test_grid_folder_gives_headline_rows_and_the_goal_count(tmp_path: Path) -> None:
