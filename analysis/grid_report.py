@@ -199,8 +199,10 @@ def write_grid_report(paths: list[Path], out: Path) -> str:
     found = experiments(runs, frames)
     rows = [row for experiment in found for row in _headline_rows(experiment)]
     headline = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+    # a one-folder experiment's table is that folder's table: not computed twice
+    own = {e.folders[0]: e.table for e in found if len(e.folders) == 1}
     for run in runs:
-        write_report(run, frames[run])
+        write_report(run, frames[run], own.get(run))
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "headline.csv", headline.to_csv(index=False))
     text = _markdown(headline)
