@@ -21,15 +21,23 @@ if TYPE_CHECKING:
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
-    from advex.envs import task_table
+    from advex.envs import gymnasium_mujoco_ids, list_tasks, task_table
 
-    rows = task_table()
-    print(f"{'task':<26} {'obs':>4} {'act':>4} {'T':>5}  description")
-    for r in rows:
+    built_in = list_tasks()
+    names = built_in + [i for i in gymnasium_mujoco_ids() if i not in built_in]
+    print(f"{'task':<26} {'obs':>4} {'act':>4} {'T':>5}  {'reward':<11}  description")
+    for r in task_table(names):
         print(
             f"{r['name']:<26} {r['obs_dim']:>4} {r['act_dim']:>4} "
-            f"{r['max_episode_steps']:>5}  {r['description']}"
+            f"{r['max_episode_steps']:>5}  {r['reward']:<11}  {r['description']}"
         )
+    print(
+        "\nAny other Gymnasium MuJoCo id works too (derived from the env, learned reward), and "
+        "your own env\nas --task my_pkg.envs:MyRobot-v0 (the module is imported, then the id is "
+        "made).\nclosed form: planners use the task's batched reward/termination functions; "
+        "learned:\nheads fitted on the buffer's rewards and termination flags "
+        "(advex.models.reward_head)."
+    )
 
 
 def _check_out_file(path: Path) -> None:
@@ -304,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("envs", help="list the tasks with observation/action sizes")
+    p = sub.add_parser(
+        "envs", help="list the built-in tasks and Gymnasium's MuJoCo tasks with their sizes"
+    )
     p.set_defaults(func=_cmd_envs)
 
     p = sub.add_parser("collect", help="collect random transitions into a buffer file")

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +41,7 @@ from advex.analysis.references import oracle_starts
 from advex.analysis.results import save_results, validate_results
 from advex.atomic_io import read_json, write_json_atomic
 from advex.device import resolve_device
+from advex.envs import TaskSpec, register_task, registered_tasks
 from advex.exploration.strategy import (
     UntrustedRunFolderError,
     strategy_class,
@@ -72,10 +75,20 @@ def _run_job(
     progress: bool,
     trust: bool = False,
     stop_after_rounds: int | None = None,
+    tasks: tuple[TaskSpec, ...] = (),
+    import_paths: tuple[str, ...] = (),
 ) -> list[dict]:
+    """One job, in whichever process runs it. ``tasks``: the specs the parent registered with
+    :func:`~advex.envs.register_task`, registered here first (a spawned worker or a Ray
+    worker starts with the built-in tasks only). ``import_paths``: the parent's ``sys.path``
+    entries, added here so a Ray worker imports what the parent imports (a user's
+    ``module:Id`` task; a spawned process-pool worker inherits them already)."""
     import torch
 
     torch.set_num_threads(1)
+    sys.path.extend(p for p in import_paths if p not in sys.path)
+    for spec in tasks:
+        register_task(spec)
     cfg = ExperimentConfig.from_dict(cfg_dict)
     coverage = CoverageSet.load(job.coverage_path)
     if job.strategy == REFERENCES_JOB:
@@ -180,11 +193,12 @@ def run_compare(
     if max_hours is not None and not max_hours > 0:
         raise ValueError(f"max_hours must be > 0, got {max_hours}")
     resolved = resolve_device(device)  # a missing GPU is refused before the folder is touched
+    tasks = _shipped_tasks(backend, workers)
     out = Path(out)
     with run_folder_lock(out):
         return _run_locked(
             cfg, out, resume, backend, workers, progress, log, trust_run_folder, resolved,
-            max_hours,
+            max_hours, tasks,
         )
 
 
@@ -199,6 +213,7 @@ def _run_locked(
     trust: bool,
     device: str,
     max_hours: float | None,
+    tasks: tuple[TaskSpec, ...],
 ) -> pd.DataFrame:
     _check_out_dir(out, cfg, resume)
     if resume and not trust:
@@ -225,28 +240,51 @@ def _run_locked(
         probe = jobs[0]  # a strategy: the cfg has at least one, and they come first
         if not Checkpointer(Path(probe.run_dir)).exists():
             started = time.perf_counter()
-            _run_job(cfg_dict, probe, False, False, trust, stop_after_rounds=1)
+            _run_job(cfg_dict, probe, False, False, trust, stop_after_rounds=1, tasks=tasks)
             _check_estimate(cfg, time.perf_counter() - started, len(jobs), workers, max_hours,
                             probe)
             resumes[probe] = True  # the other jobs keep the caller's choice
     if backend == "serial" or (backend == "process" and workers == 1):
-        rows = [r for job in jobs for r in _run_job(cfg_dict, job, resumes[job], progress, trust)]
+        rows = [
+            r for job in jobs
+            for r in _run_job(cfg_dict, job, resumes[job], progress, trust, tasks=tasks)
+        ]
     elif backend == "process":
         rows = []
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                  initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_run_job, cfg_dict, job, resumes[job], False, trust)
-                       for job in jobs]
+            futures = [
+                pool.submit(_run_job, cfg_dict, job, resumes[job], False, trust, None, tasks)
+                for job in jobs
+            ]
             for job, future in tqdm(
                 zip(jobs, futures, strict=True), total=len(jobs), desc="runs", disable=not progress
             ):
                 rows.extend(future.result())
                 log(f"done: {job.strategy} seed {job.seed}")
     else:
-        rows = _run_ray(cfg_dict, jobs, resumes, trust)
+        rows = _run_ray(cfg_dict, jobs, resumes, trust, tasks)
     frame = validate_results(pd.DataFrame(rows))
     save_results(frame, out)
     return frame
+
+
+def _shipped_tasks(backend: Backend, workers: int | None) -> tuple[TaskSpec, ...]:
+    """The tasks registered in this process, to register again in the workers. With the
+    process pool they travel by pickle, so a spec whose functions do not pickle (a lambda, a
+    local function) is refused here in one line, before any work."""
+    tasks = tuple(registered_tasks().values())
+    if backend == "process" and workers != 1:
+        for spec in tasks:
+            try:
+                pickle.dumps(spec)
+            except Exception as error:
+                raise ValueError(
+                    f"registered task {spec.name!r} cannot be sent to worker processes "
+                    f"({type(error).__name__}: {error}); define its reward/termination "
+                    "functions at module level, or use --backend serial or ray"
+                ) from None
+    return tasks
 
 
 class RuntimeTooLongError(RuntimeError):
@@ -276,7 +314,11 @@ def _check_estimate(
 
 
 def _run_ray(
-    cfg_dict: dict[str, Any], jobs: list[Job], resumes: dict[Job, bool], trust: bool
+    cfg_dict: dict[str, Any],
+    jobs: list[Job],
+    resumes: dict[Job, bool],
+    trust: bool,
+    tasks: tuple[TaskSpec, ...],
 ) -> list[dict]:
     """Run jobs as Ray tasks (``ray.init`` joins ``RAY_ADDRESS`` if set, else starts a local
     instance, which is shut down again when the jobs are done)."""
@@ -291,7 +333,11 @@ def _run_ray(
         )
     try:
         remote = ray.remote(num_cpus=1)(_run_job)
-        refs = [remote.remote(cfg_dict, job, resumes[job], False, trust) for job in jobs]
+        paths = tuple(sys.path)
+        refs = [
+            remote.remote(cfg_dict, job, resumes[job], False, trust, None, tasks, paths)
+            for job in jobs
+        ]
         return [r for rows in ray.get(refs) for r in rows]
     finally:
         if started_here:  # a local instance advex started ends with the run

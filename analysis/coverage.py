@@ -49,6 +49,7 @@ from advex.analysis.coverage_set import (
     CoverageSet,
 )
 from advex.envs import TaskSpec, get_state, get_task, make_env, set_state, state_size
+from advex.envs.state import reports_terminal
 from advex.exploration.collect import uniform_actions
 from advex.seeding import isolated_global_rngs
 
@@ -317,7 +318,7 @@ def _record(
     out.reward[:] = 0.0
     out.terminated[:] = False
     out.obs[0] = set_state(env, start)
-    if respect_termination and _is_terminal(spec, out.obs[0]):
+    if respect_termination and _is_terminal(spec, out.obs[0], env):
         return "is terminal under the task's own episode rules"
     out.length = k
     for t, action in enumerate(actions):
@@ -333,8 +334,11 @@ def _record(
     return ""
 
 
-def _is_terminal(spec: TaskSpec, obs: np.ndarray) -> bool:
-    """Whether the task's batched termination function calls ``obs`` terminal."""
+def _is_terminal(spec: TaskSpec, obs: np.ndarray, env: Any) -> bool:
+    """Whether the task's batched termination function calls ``obs`` terminal (for a task
+    without one, whether the env at this state reports it: :func:`reports_terminal`)."""
+    if spec.term_fn is None:
+        return reports_terminal(env)
     obs_t = torch.as_tensor(obs, dtype=torch.float32)[None]
     act_t = torch.zeros(1, spec.act_dim)
     return bool(spec.term_fn(act_t, obs_t)[0])

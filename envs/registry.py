@@ -1,12 +1,15 @@
 """The tasks advex knows: dimensions, episode length and model-side reward of each MuJoCo env.
 
-One :class:`TaskSpec` per task, keyed by its Gymnasium id, so the CLI, the model code and the
-exploration strategies agree on shapes without building an env first.
+One :class:`TaskSpec` per task, keyed by its name, so the CLI, the model code and the
+exploration strategies agree on shapes. :data:`TASKS` holds the built-in tasks (hand-written
+because they add closed-form batched rewards and terminations) and whatever a user adds with
+:func:`register_task`; every other Gymnasium MuJoCo id, and the ``"module:Id"`` spelling of a
+user's own env, is derived from the env on first use (:mod:`advex.envs.derived`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium
@@ -19,15 +22,19 @@ from .episodes import EpisodeMode, IgnoreTermination, check_episode_mode
 
 
 class UnknownTaskError(ValueError):
-    """A task name that is not in :data:`TASKS`."""
+    """A task name that is neither in :data:`TASKS` nor a usable Gymnasium MuJoCo id."""
 
 
 @dataclass(frozen=True)
 class TaskSpec:
     """A task: its Gymnasium id, shapes (default env arguments) and batched reward/termination.
 
-    ``reward_fn`` / ``term_fn``: ``(act B x A, next_obs B x O) -> B`` torch functions from
-    :mod:`advex.envs.rewards` that reproduce the env's reward from the observation.
+    ``reward_fn`` / ``term_fn``: ``(act B x A, next_obs B x O) -> B`` torch functions (for
+    the built-in tasks from :mod:`advex.envs.rewards`) that reproduce the env's reward and
+    termination from the observation; ``None`` where the task has no closed form, and code
+    that needs one learns it from data (:func:`advex.models.reward_head.task_functions`).
+    Functions of a task given to :func:`register_task` must be importable module-level
+    functions when a comparison runs the task in worker processes (they travel by pickle).
     """
 
     name: str
@@ -35,9 +42,14 @@ class TaskSpec:
     obs_dim: int
     act_dim: int
     max_episode_steps: int
-    reward_fn: RewardFn
-    term_fn: TermFn
-    description: str
+    reward_fn: RewardFn | None = None
+    term_fn: TermFn | None = None
+    description: str = ""
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether both the reward and the termination have closed forms."""
+        return self.reward_fn is not None and self.term_fn is not None
 
 
 def _spec(
@@ -124,19 +136,95 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
+BUILT_IN_TASKS: tuple[str, ...] = tuple(TASKS)
+
+#: Tasks added by :func:`register_task` in this process (shipped to compare's workers).
+_REGISTERED: dict[str, TaskSpec] = {}
+#: Specs derived from their env in this process (deriving builds the env once).
+_DERIVED: dict[str, TaskSpec] = {}
+
+
 def list_tasks() -> list[str]:
-    """Task names in :data:`TASKS` order."""
+    """Task names in :data:`TASKS` order (built-in first, then registered ones)."""
     return list(TASKS)
 
 
-def get_task(name: str | TaskSpec) -> TaskSpec:
-    """The :class:`TaskSpec` called ``name`` (a spec passes through unchanged)."""
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Add ``spec`` to :data:`TASKS` so every advex entry point accepts ``spec.name``.
+
+    For a task with its own closed-form ``reward_fn``/``term_fn`` (a task without them needs no
+    registration: its Gymnasium id works as it is). Registering the same spec again is a no-op
+    (a module registering at import may be imported twice); a different spec under a taken name
+    is refused. Compare workers receive the registered specs, so the functions must pickle
+    (module-level functions). A user module can call this at import, and ``--task
+    module:Id`` then picks the spec up in the CLI, in workers and on resume.
+    """
+    if not isinstance(spec, TaskSpec):
+        raise TypeError(f"register_task expects a TaskSpec, got {type(spec).__name__}")
+    if not spec.name or not isinstance(spec.name, str):
+        raise ValueError("register_task: the spec needs a non-empty name")
+    for what in ("obs_dim", "act_dim", "max_episode_steps"):
+        value = getattr(spec, what)
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(
+                f"register_task {spec.name!r}: {what} must be an int >= 1, got {value!r}"
+            )
+    for what in ("reward_fn", "term_fn"):
+        fn = getattr(spec, what)
+        if fn is not None and not callable(fn):
+            raise TypeError(f"register_task {spec.name!r}: {what} must be callable or None")
+    existing = TASKS.get(spec.name)
+    if existing is not None and existing != spec:
+        raise ValueError(f"register_task: task {spec.name!r} is already registered differently")
+    TASKS[spec.name] = spec
+    if spec.name not in BUILT_IN_TASKS:
+        _REGISTERED[spec.name] = spec
+    _DERIVED.pop(spec.name, None)
+    return spec
+
+
+def registered_tasks() -> dict[str, TaskSpec]:
+    """The specs :func:`register_task` added in this process (a copy)."""
+    return dict(_REGISTERED)
+
+
+def get_task(name: str | TaskSpec | gymnasium.Env) -> TaskSpec:
+    """The :class:`TaskSpec` called ``name`` (a spec passes through unchanged; an env stands
+    for its registered id: advex builds its own copies of it).
+
+    Looks in :data:`TASKS`, then derives the spec from the env (any Gymnasium MuJoCo id, or
+    ``"module:Id"``; see :mod:`advex.envs.derived`). A ``"module:Id"`` whose module registered
+    ``Id`` with :func:`register_task` gets that spec, named by the whole string so that any
+    process reading the name imports the module again.
+    """
     if isinstance(name, TaskSpec):
         return name
-    try:
+    if isinstance(name, gymnasium.Env):
+        if name.spec is None:
+            raise UnknownTaskError(
+                f"{type(name.unwrapped).__name__} was not made by gymnasium.make, so it has no "
+                "id advex can rebuild it from; register it and pass its id"
+            )
+        registered = gymnasium.spec(name.spec.id)
+        if name.spec.kwargs != registered.kwargs:
+            raise UnknownTaskError(
+                f"{name.spec.id} was made with arguments {name.spec.kwargs} other than its "
+                "registered ones; register that variant under its own id and pass the id"
+            )
+        return get_task(name.spec.id)
+    if not isinstance(name, str):
+        raise UnknownTaskError(f"a task is a name (str), got {type(name).__name__}")
+    if name in TASKS:
         return TASKS[name]
-    except (KeyError, TypeError):
-        raise UnknownTaskError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}") from None
+    if name not in _DERIVED:
+        from .derived import derive_task, import_task_module
+
+        gym_id = import_task_module(name)
+        if gym_id != name and gym_id in TASKS:
+            _DERIVED[name] = replace(TASKS[gym_id], name=name, gym_id=name)
+        else:
+            _DERIVED[name] = derive_task(name)
+    return _DERIVED[name]
 
 
 def make_env(
@@ -158,15 +246,19 @@ def make_env(
     return IgnoreTermination(env) if episodes == "free" else env
 
 
-def task_table() -> list[dict[str, Any]]:
-    """One row per task (name, obs_dim, act_dim, max_episode_steps, description) for the CLI."""
+def task_table(names: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per task (name, obs_dim, act_dim, max_episode_steps, reward, description) for
+    the CLI: the tasks of :data:`TASKS` by default, or ``names`` (derived where needed).
+    ``reward`` says where planners get rewards and terminations: ``closed form`` or
+    ``learned`` (from the buffer, :mod:`advex.models.reward_head`)."""
     return [
         {
             "name": spec.name,
             "obs_dim": spec.obs_dim,
             "act_dim": spec.act_dim,
             "max_episode_steps": spec.max_episode_steps,
+            "reward": "closed form" if spec.closed_form else "learned",
             "description": spec.description,
         }
-        for spec in TASKS.values()
+        for spec in (get_task(n) for n in (names if names is not None else list(TASKS)))
     ]

@@ -73,3 +73,19 @@ def set_state(env: gymnasium.Env, state: np.ndarray) -> np.ndarray:
     mujoco.mj_setState(inner.model, inner.data, state, STATE_SIGNATURE)
     mujoco.mj_forward(inner.model, inner.data)
     return inner._get_obs()
+
+
+def reports_terminal(env: gymnasium.Env) -> bool:
+    """Whether ``env``'s current state is one its next ``step`` would terminate on, where the
+    env can say so without stepping.
+
+    For tasks without a closed-form termination (derived ones). Gymnasium's locomotion envs
+    (Hopper, Walker2d, Ant, Humanoid) expose ``is_healthy``; an unhealthy state terminates
+    when ``terminate_when_unhealthy`` is on. Other envs: ``False`` (a rollout from the state
+    still ends on the first step the env flags as terminated).
+    """
+    inner = _mujoco_env(env)
+    if not getattr(inner, "_terminate_when_unhealthy", False):
+        return False
+    healthy = getattr(inner, "is_healthy", True)
+    return not bool(healthy)

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
-from advex.envs import EpisodeMode, check_episode_mode, get_state, get_task, make_env
+from advex.envs import EpisodeMode, TaskSpec, check_episode_mode, get_state, get_task, make_env
 from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
 from advex.types import Policy
 
@@ -181,13 +181,14 @@ class Collector:
     ``episodes``: the episode rules (:mod:`advex.envs.episodes`).
     """
 
-    task: str
+    task: str | TaskSpec
     n_envs: int = 1
     vectorization: Vectorization = "lean"
     episodes: EpisodeMode = "env"
 
     def __post_init__(self) -> None:
         self.spec = get_task(self.task)
+        self.task = self.spec.name  # a name from here on: it goes into the buffer's JSON meta
         self.env = make_vector_env(self.task, self.n_envs, self.vectorization, self.episodes)
         #: Simulator states of the last ``run(..., record_states=True)``.
         self.last_states = np.zeros((0, 0), dtype=np.float64)
@@ -304,7 +305,7 @@ class Collector:
 
 
 def collect(
-    task: str,
+    task: str | TaskSpec | gym.Env,
     policy: Policy | None = None,
     n_steps: int = 10_000,
     seed: int = 0,
@@ -321,7 +322,7 @@ def collect(
     """
     spec = get_task(task)
     buffer = buffer if buffer is not None else ReplayBuffer(spec.obs_dim, spec.act_dim)
-    collector = Collector(task, n_envs=n_envs, vectorization=vectorization, episodes=episodes)
+    collector = Collector(spec, n_envs=n_envs, vectorization=vectorization, episodes=episodes)
     try:
         return collector.run(buffer, n_steps, seed, policy, progress=progress)
     finally:
