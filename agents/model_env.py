@@ -10,6 +10,13 @@ batched torch tensor: ``B`` parallel imagined environments.
 - ``reward_fn(act B x A, next_obs B x O) -> B`` and ``term_fn(act, next_obs) -> B`` (bool) are
   the task's pure torch functions (``TaskSpec.reward_fn`` / ``term_fn``).
 
+Propagation (PETS, Chua et al. 2018) says which model produces each row's next state:
+``"mean"``: the model's own prediction (for an ensemble, the moments of the elite mixture);
+``"ts1"``: trajectory sampling with a fresh elite member per row at every step;
+``"tsinf"``: one elite member per row for the whole rollout (drawn at ``reset``). The TS
+modes need an ensemble (``predict_by_member``); members are spread evenly over the rows in a
+random order from ``generator``, and each member runs only on its own rows.
+
 Termination is absorbing: once a row terminates its observation freezes, it stays terminated,
 and its later rewards are masked to 0 (the reward of the terminating step itself counts, as
 in the real env). Freezing also keeps a diverged model's NaNs out of finished rows.
@@ -17,7 +24,7 @@ in the real env). Freezing also keeps a diverged model's NaNs out of finished ro
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 
@@ -36,12 +43,16 @@ class PredictsNextState(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+Propagation = Literal["mean", "ts1", "tsinf"]
+PROPAGATIONS: tuple[str, ...] = ("mean", "ts1", "tsinf")
+
+
 class ModelEnv:
     """Batched imagined environment ``s' ~ model(s, a)``.
 
     ``sample=False`` steps to the predicted mean; ``sample=True`` draws
     ``s' ~ N(mean, var)`` with ``generator`` (a fresh ``torch.Generator`` seeded 0 when None,
-    never the global RNG).
+    never the global RNG). ``propagation``: see the module docstring.
     """
 
     def __init__(
@@ -51,9 +62,20 @@ class ModelEnv:
         term_fn: TermFn | None = None,
         sample: bool = False,
         generator: torch.Generator | None = None,
+        propagation: Propagation = "mean",
     ) -> None:
         if not callable(getattr(model, "predict", None)):
             raise TypeError(f"model must have a predict(obs, act) method, got {type(model)}")
+        if propagation not in PROPAGATIONS:
+            raise ValueError(
+                f"unknown propagation {propagation!r}; valid: {', '.join(PROPAGATIONS)}"
+            )
+        if propagation != "mean" and not callable(getattr(model, "predict_by_member", None)):
+            raise ValueError(
+                f"propagation {propagation!r} samples ensemble members, but "
+                f"{type(model).__name__} has none; use 'mean'"
+            )
+        self.propagation = propagation
         if not callable(reward_fn):
             raise TypeError("reward_fn must be callable (act, next_obs) -> reward")
         if term_fn is not None and not callable(term_fn):
@@ -65,6 +87,14 @@ class ModelEnv:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self._obs: torch.Tensor | None = None
         self._terminated: torch.Tensor | None = None
+        #: ``B`` member per row (TS modes): fixed from ``reset`` (tsinf), redrawn per step (ts1)
+        self.members: torch.Tensor | None = None
+
+    def _draw_members(self, rows: int) -> torch.Tensor:
+        """``rows`` elite member indices, spread evenly over the elites in a random order."""
+        elites = torch.as_tensor(self.model.elite_idx).cpu()  # type: ignore[attr-defined]
+        order = torch.randperm(rows, generator=self.generator)
+        return elites[order % len(elites)]
 
     @property
     def obs(self) -> torch.Tensor:
@@ -89,6 +119,7 @@ class ModelEnv:
             )
         self._obs = obs.to(torch.float32).clone()
         self._terminated = torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+        self.members = self._draw_members(obs.shape[0]) if self.propagation == "tsinf" else None
         return self._obs.clone()
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -105,7 +136,15 @@ class ModelEnv:
                 f"got shape {tuple(act.shape)}"
             )
         act = act.to(torch.float32)
-        mean, var = self.model.predict(obs, act)
+        if self.propagation == "mean":
+            mean, var = self.model.predict(obs, act)
+        else:
+            if self.propagation == "ts1":
+                self.members = self._draw_members(obs.shape[0])
+            assert self.members is not None  # drawn by reset (tsinf) or just now (ts1)
+            mean, var = self.model.predict_by_member(  # type: ignore[attr-defined]
+                obs, act, self.members.to(obs.device)
+            )
         if tuple(mean.shape) != tuple(obs.shape):
             raise ModelEnvError(
                 f"ModelEnv.step: model predicted shape {tuple(mean.shape)}, "

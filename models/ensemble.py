@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from advex.models.base import (
     ArrayOrTensor,
+    ModelInputError,
     TransitionModel,
     check_activation_name,
     checked_hidden_sizes,
@@ -194,6 +195,46 @@ class EnsembleModel(TransitionModel):
             next_mean = obs_t + self.target_normalizer.denormalize(mean)
             next_var = self.target_normalizer.denormalize_var(var)
         return self._out(next_mean, numpy_in), self._out(next_var, numpy_in)
+
+    def predict_by_member(
+        self, obs: torch.Tensor, act: torch.Tensor, members: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row ``i``'s next-state ``(mean, var)`` from member ``members[i]`` alone (raw units,
+        each ``B x O``): PETS trajectory sampling, where each particle follows one member.
+
+        Each member runs on its own rows only (rows grouped by member and padded to the
+        largest group), so the work is about ``B`` rows instead of :meth:`predict`'s
+        ``E x B``. ``members``: ``B`` member indices (any of the ``E``, usually elites).
+        """
+        _, (obs_t, act_t) = self._validated(obs, act)
+        members = torch.as_tensor(members, device=obs_t.device).long().reshape(-1)
+        if members.shape[0] != obs_t.shape[0]:
+            raise ModelInputError(
+                f"members: has {members.shape[0]} entries but obs has {obs_t.shape[0]} rows"
+            )
+        if members.numel() and not 0 <= int(members.min()) <= int(members.max()) < self.num_members:
+            raise ModelInputError(f"members: indices must be in [0, {self.num_members})")
+        x = self.normalized_inputs(obs_t, act_t)
+        order = torch.argsort(members, stable=True)
+        used, group_of_sorted, counts = torch.unique_consecutive(
+            members[order], return_inverse=True, return_counts=True
+        )
+        starts = torch.cumsum(counts, 0) - counts
+        position = torch.arange(len(order), device=x.device) - starts[group_of_sorted]
+        padded = x.new_zeros(len(used), int(counts.max()) if len(counts) else 0, x.shape[-1])
+        padded[group_of_sorted, position] = x[order]
+        h = padded
+        for layer in self._layers()[:-1]:
+            h = self.activation(torch.baddbmm(layer.bias[used], h, layer.weight[used]))
+        out = torch.baddbmm(self.output.bias[used], h, self.output.weight[used])
+        mean_p, logvar_p = out.chunk(2, dim=-1)
+        logvar_p = soft_bound_logvar(logvar_p, self.min_logvar, self.max_logvar)
+        mean = torch.empty_like(obs_t)
+        var = torch.empty_like(obs_t)
+        mean[order] = mean_p[group_of_sorted, position]
+        var[order] = logvar_p[group_of_sorted, position].exp()
+        next_mean = obs_t + self.target_normalizer.denormalize(mean)
+        return next_mean, self.target_normalizer.denormalize_var(var)
 
     def disagreement(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> Any:
         """Epistemic uncertainty ``B``: variance across **all** members of their normalised

@@ -81,7 +81,9 @@ def test_task_table_rows():
     rows = task_table()
     assert [row["name"] for row in rows] == list_tasks()
     for row in rows:
-        assert set(row) == {"name", "obs_dim", "act_dim", "max_episode_steps", "reward", "description"}
+        assert set(row) == {
+            "name", "obs_dim", "act_dim", "max_episode_steps", "reward", "description"
+        }
         assert row["obs_dim"] == TASKS[row["name"]].obs_dim
         assert isinstance(row["description"], str) and row["description"]
 
