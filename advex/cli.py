@@ -265,6 +265,34 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"grid report: {args.out / 'report.md'}, headline: {args.out / 'headline.csv'}")
 
 
+def _cmd_plan(args: argparse.Namespace) -> None:
+    from advex.agents.planning import PlanConfig, run_planning
+    from advex.analysis.statistics import bootstrap_ci
+
+    if args.out is not None:
+        _check_out_file(args.out)
+    config = PlanConfig(  # every value is checked here, before any env is built
+        task=args.task, model=args.model, strategy=args.strategy, run_seed=args.run_seed,
+        buffer=args.buffer, planner=args.planner, episodes=args.episodes, horizon=args.horizon,
+        candidates=args.candidates, iterations=args.iterations, particles=args.particles,
+        propagation=args.propagation, max_steps=args.max_steps, seed=args.seed,
+    )
+    frame = run_planning(config, progress=not args.quiet)
+    for row in frame.to_dict("records"):
+        print(f"episode {row['episode']}: return {row['return']:.1f} over {row['steps']} "
+              f"steps, {row['ms_per_action']:.1f} ms per action")
+    returns = frame["return"].to_numpy()
+    low, high = bootstrap_ci(returns, statistic=lambda x, axis: x.mean(axis=axis))
+    ci = f"95% CI {low:.1f}, {high:.1f}" if len(returns) > 1 else "one episode: no CI"
+    print(f"{frame['model'].iloc[0]} on {frame['task'].iloc[0]}: mean return "
+          f"{returns.mean():.1f} [{ci}] over {len(returns)} episodes, "
+          f"{frame['ms_per_action'].mean():.1f} ms per action")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+
+
 def _add_device_argument(p: argparse.ArgumentParser, note: str) -> None:
     p.add_argument(
         "--device",
@@ -417,6 +445,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_argument(p, "not saved with the run, so a run may resume on another machine")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "plan",
+        help="MPC in the real env on a learned model, a compare run's strategy model, or the "
+        "true simulator (the bound); per-episode return, mean with CI, ms per action",
+    )
+    p.add_argument("--task", default="InvertedPendulum-v5")
+    p.add_argument(
+        "--model", default="sim",
+        help="a model file, a compare run folder (with --strategy), or 'sim' (default)",
+    )
+    p.add_argument("--strategy", default=None, help="with a run folder: whose model to plan with")
+    p.add_argument("--run-seed", type=int, default=None, help="with a run folder: which seed")
+    p.add_argument("--buffer", default=None,
+                   help="transitions to learn a reward from, for tasks without a closed form")
+    p.add_argument("--planner", default="cem", help="rs | cem | mppi")
+    p.add_argument("--episodes", type=int, default=3)
+    p.add_argument("--horizon", type=int, default=15)
+    p.add_argument("--candidates", type=int, default=200)
+    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--particles", type=int, default=1)
+    p.add_argument("--propagation", default="mean", help="mean | ts1 | tsinf")
+    p.add_argument("--max-steps", type=int, default=None, help="cap on episode length")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="CSV of the episodes")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser(
         "report",

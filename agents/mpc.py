@@ -11,16 +11,26 @@ previous one shifted forward in time, padded with the middle of the action box (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from advex.agents.model_env import ModelEnv
 from advex.agents.optimizers import (
     OptimizerConfig,
     TrajectoryOptimizer,
     make_optimizer,
 )
+
+
+class Rollouts(Protocol):
+    """What MPC plans on: ``rollout(obs0 B x O, actions B x H x A, discount) -> B`` returns
+    (:class:`~advex.agents.model_env.ModelEnv`, or the true simulator's
+    :class:`~advex.agents.simulator_env.SimulatorEnv`)."""
+
+    def rollout(
+        self, obs0: torch.Tensor, actions: torch.Tensor, discount: float = 1.0
+    ) -> torch.Tensor: ...
 
 
 class MPCInputError(ValueError):
@@ -53,7 +63,7 @@ class MPCAgent:
 
     def __init__(
         self,
-        model_env: ModelEnv,
+        model_env: Rollouts,
         action_low: np.ndarray,
         action_high: np.ndarray,
         config: MPCConfig | None = None,

@@ -79,13 +79,13 @@ class Checkpointer:
                 "rows": state.rows,
             },
         )
-        previous = self._latest_folder()
+        previous = self.latest_folder()
         write_json_atomic(self.pointer, {"folder": folder.name})
         if previous is not None and previous != folder and previous.exists():
             shutil.rmtree(previous)
         return folder
 
-    def _latest_folder(self) -> Path | None:
+    def latest_folder(self) -> Path | None:
         if not self.exists():
             return None
         try:
@@ -99,7 +99,7 @@ class Checkpointer:
         return self.run_dir / folder
 
     def load(self) -> RunState:
-        folder = self._latest_folder()
+        folder = self.latest_folder()
         if folder is None:
             raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
         missing = [

@@ -45,6 +45,14 @@ class TaskSpec:
     reward_fn: RewardFn | None = None
     term_fn: TermFn | None = None
     description: str = ""
+    #: What planners maximise where it is not the env's reward (a flat survival reward gives
+    #: a short horizon nothing to prefer); ``None``: the reward itself.
+    planning_reward_fn: RewardFn | None = None
+
+    @property
+    def planning_reward(self) -> RewardFn | None:
+        """The reward planners maximise: ``planning_reward_fn`` if set, else ``reward_fn``."""
+        return self.planning_reward_fn or self.reward_fn
 
     @property
     def closed_form(self) -> bool:
@@ -60,6 +68,7 @@ def _spec(
     reward_fn: RewardFn,
     term_fn: TermFn,
     description: str,
+    planning_reward_fn: RewardFn | None = None,
 ) -> TaskSpec:
     return TaskSpec(
         name=gym_id,
@@ -70,6 +79,7 @@ def _spec(
         reward_fn=reward_fn,
         term_fn=term_fn,
         description=description,
+        planning_reward_fn=planning_reward_fn,
     )
 
 
@@ -86,6 +96,7 @@ TASKS: dict[str, TaskSpec] = {
             reward_fn=rewards.inverted_pendulum_reward,
             term_fn=rewards.inverted_pendulum_term,
             description="cart-pole balance; terminates when |pole angle| > 0.2",
+            planning_reward_fn=rewards.inverted_pendulum_planning_reward,
         ),
         _spec(
             "Reacher-v5",

@@ -233,12 +233,13 @@ def task_functions(
 ) -> tuple[RewardFn, TermFn, str]:
     """``(reward_fn, term_fn, source)`` for planning on ``task``.
 
-    The task's closed forms where it has them (``source = "closed form"``); otherwise heads
-    learned from ``buffer`` (``"learned"``), which must then hold the task's transitions.
+    The task's closed forms where it has them (``source = "closed form"``; the reward is the
+    task's planning reward, :attr:`TaskSpec.planning_reward`); otherwise heads learned from
+    ``buffer`` (``"learned"``), which must then hold the task's transitions.
     """
     spec = get_task(task)
-    if spec.reward_fn is not None and spec.term_fn is not None:
-        return spec.reward_fn, spec.term_fn, "closed form"
+    if spec.planning_reward is not None and spec.term_fn is not None:
+        return spec.planning_reward, spec.term_fn, "closed form"
     if buffer is None:
         raise ValueError(
             f"{spec.name} has no closed-form reward; give a buffer of its transitions to learn one"
@@ -248,6 +249,6 @@ def task_functions(
             f"the buffer is {buffer.obs_dim}-obs/{buffer.act_dim}-act but {spec.name} is "
             f"{spec.obs_dim}-obs/{spec.act_dim}-act"
         )
-    reward_fn = spec.reward_fn or fit_reward_head(buffer, config)
+    reward_fn = spec.planning_reward or fit_reward_head(buffer, config)
     term_fn = spec.term_fn or fit_termination_head(buffer, config)
     return reward_fn, term_fn, "learned"

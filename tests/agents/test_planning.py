@@ -1,0 +1,130 @@
+"""`advex plan`: the simulator bound, models from files and compare runs, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from advex.agents.planning import PlanConfig, planning_model, run_planning
+from advex.agents.simulator_env import SimulatorEnv
+from advex.atomic_io import write_json_atomic
+from advex.cli import main
+from advex.envs import make_env, set_state
+from advex.exploration.collect import collect
+from advex.models import EnsembleConfig, EnsembleModel, TrainConfig, fit_model
+
+SMALL = EnsembleConfig(num_members=3, num_elites=2, hidden_sizes=(32, 32))
+
+
+@pytest.fixture(scope="module")
+def pendulum_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    buffer = collect("InvertedPendulum-v5", n_steps=600, seed=0, progress=False)
+    model = EnsembleModel(4, 1, SMALL)
+    fit_model(model, buffer, TrainConfig(max_epochs=5), progress=False)
+    path = tmp_path_factory.mktemp("model") / "ip.pt"
+    model.save(path)
+    return path
+
+
+def test_simulator_rollout_is_the_envs_own_return() -> None:
+    """From a synced state, an imagined rollout scores exactly what the real env pays for the
+    same actions (HalfCheetah: no planning reward, no termination)."""
+    env = make_env("HalfCheetah-v5")
+    env.reset(seed=3)
+    for _ in range(5):
+        env.step(env.action_space.sample())
+    sim = SimulatorEnv("HalfCheetah-v5")
+    sim.sync(env)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(2, 8, 6)).astype(np.float32)
+    imagined = sim.rollout(torch.zeros(2, 17), torch.as_tensor(actions))
+    paid = []
+    for row in actions:
+        replay = make_env("HalfCheetah-v5")
+        replay.reset(seed=3)
+        set_state(replay, sim._state)
+        paid.append(sum(replay.unwrapped.step(a)[1] for a in row))
+        replay.close()
+    np.testing.assert_allclose(imagined.numpy(), paid, rtol=1e-5)
+    sim.close()
+    env.close()
+
+
+def test_plan_with_a_model_file_is_reproducible(pendulum_model: Path) -> None:
+    config = PlanConfig(task="InvertedPendulum-v5", model=str(pendulum_model), planner="cem",
+                        episodes=2, horizon=5, candidates=20, iterations=2, particles=2,
+                        propagation="ts1", max_steps=15, seed=4)
+    first, second = run_planning(config, progress=False), run_planning(config, progress=False)
+    assert list(first.columns) == ["task", "model", "episode", "return", "steps", "terminated",
+                                   "ms_per_action"]
+    np.testing.assert_array_equal(first["return"], second["return"])
+    assert (first["steps"] >= 1).all() and (first["ms_per_action"] > 0).all()
+
+
+def _fake_run(folder: Path, models: dict[str, EnsembleModel]) -> None:
+    """A compare run folder as `advex compare` leaves it (config, last checkpoint per run)."""
+    write_json_atomic(folder / "config.json", {"task": "InvertedPendulum-v5",
+                                               "strategies": list(models), "seeds": [0]})
+    buffer = collect("InvertedPendulum-v5", n_steps=50, seed=0, progress=False)
+    for name, model in models.items():
+        round_dir = folder / "runs" / f"{name}_seed0" / "round_0002"
+        round_dir.mkdir(parents=True)
+        model.save(round_dir / "model.pt")
+        buffer.save(round_dir / "buffer.npz")
+        write_json_atomic(round_dir.parent / "latest.json", {"folder": "round_0002"})
+
+
+def test_plan_on_a_compare_run_uses_the_named_strategys_model(tmp_path: Path) -> None:
+    models = {name: EnsembleModel(4, 1, EnsembleConfig(num_members=3, num_elites=2,
+                                                       hidden_sizes=(8,), seed=k))
+              for k, name in enumerate(["random", "adversarial-sf"])}
+    _fake_run(tmp_path, models)
+    for name, model in models.items():
+        model_env, label = planning_model(PlanConfig(task="InvertedPendulum-v5",
+                                                     model=str(tmp_path), strategy=name))
+        assert label == f"{name} seed 0"
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(model_env.model.state_dict()[key], value)
+    with pytest.raises(ValueError, match="ran no strategy 'disagreement'"):
+        planning_model(PlanConfig(task="InvertedPendulum-v5", model=str(tmp_path),
+                                  strategy="disagreement"))
+    with pytest.raises(ValueError, match="name the strategy"):
+        planning_model(PlanConfig(task="InvertedPendulum-v5", model=str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--planner", "ilqr"], "unknown planner 'ilqr'; valid: rs, cem, mppi"),
+        (["--propagation", "ts2"], "unknown propagation 'ts2'; valid: mean, ts1, tsinf"),
+        (["--horizon", "0"], "horizon must be >= 1"),
+        (["--candidates", "0"], "candidates must be >= 1"),
+        (["--task", "HalfCheetah-v5", "--model", "MODEL"], "is a 4-obs/1-act model but "
+                                                           "HalfCheetah-v5 is 17-obs/6-act"),
+        (["--model", "nowhere.pt"], "no such file or run folder"),
+    ],
+)
+def test_bad_plan_input_is_one_line_before_any_env(
+    args: list[str], message: str, pendulum_model: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import advex.agents.planning as planning
+
+    def no_env(*a: object, **k: object) -> None:
+        raise AssertionError("an env was built before the input was checked")
+
+    monkeypatch.setattr(planning, "make_env", no_env)
+    args = [str(pendulum_model) if a == "MODEL" else a for a in args]
+    assert main(["plan", "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.slow
+def test_mpc_on_the_simulator_balances_the_pendulum_for_a_full_episode() -> None:
+    config = PlanConfig(task="InvertedPendulum-v5", model="sim", planner="cem", episodes=1,
+                        horizon=25, candidates=60, iterations=3)
+    frame = run_planning(config, progress=False)
+    assert frame["return"].iloc[0] == 1000 and frame["steps"].iloc[0] == 1000
