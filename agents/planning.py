@@ -8,8 +8,8 @@ length, planning milliseconds per action). The model is one of:
   bound;
 - a model file (``advex fit --out``);
 - a compare run folder with ``strategy`` (and ``run_seed``): the model that strategy's data
-  produced at the end of its run (the last checkpoint's ``model.pt``), so control quality can
-  be read next to model error.
+  produced (:func:`run_model`: the yardstick's converged fit of the run's final buffer), so
+  control quality can be read next to model error.
 
 Learned models plan with the task's closed-form reward and termination where it has them, and
 otherwise with heads learned from a buffer (the run's own buffer, or ``buffer``).
@@ -85,28 +85,43 @@ class PlanConfig:
                          optimizer=PLANNERS[self.planner], optimizer_config=optimizer_config)
 
 
-def run_model_files(folder: Path, strategy: str, seed: int | None) -> tuple[Path, Path, int]:
-    """``(model.pt, buffer.npz, seed)`` of the last checkpoint of ``strategy``'s run in a
-    compare folder (``seed``: which seed's run; default the run's first seed)."""
+def run_model(folder: Path, strategy: str, seed: int | None) -> tuple[Any, Path, int]:
+    """The model ``strategy``'s data produced in a compare folder: ``(model, buffer path,
+    seed)``.
+
+    A fresh model fitted to convergence on the buffer of the run's last checkpoint, exactly as
+    the yardstick's first evaluation fit of that buffer (the run's model kind and config, its
+    evaluation stopping rule and fit seeds), so control quality and model error describe the
+    same model. (The checkpoint's own model is the online one: capped refits, and never fitted
+    at all for strategies that do not use a model.) ``seed``: which seed's run (default: the
+    run's first).
+    """
+    from dataclasses import replace
+
     from advex.analysis.checkpoint import Checkpointer
+    from advex.analysis.evaluation import fit_models
+    from advex.analysis.experiment import ExperimentConfig
     from advex.atomic_io import read_json
+    from advex.exploration.buffer import ReplayBuffer
 
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ValueError(f"{folder} is not a compare run folder (no config.json)")
-    config = read_json(config_path)
-    if strategy not in config.get("strategies", []):
+    cfg = ExperimentConfig.from_dict(read_json(config_path))
+    if strategy not in cfg.strategies:
         raise ValueError(
-            f"{folder} ran no strategy {strategy!r}; it ran {', '.join(config['strategies'])}"
+            f"{folder} ran no strategy {strategy!r}; it ran {', '.join(cfg.strategies)}"
         )
-    seeds = config.get("seeds", [])
-    seed = seeds[0] if seed is None else seed
-    if seed not in seeds:
-        raise ValueError(f"{folder} ran seeds {seeds}, not {seed}")
+    seed = cfg.seeds[0] if seed is None else seed
+    if seed not in cfg.seeds:
+        raise ValueError(f"{folder} ran seeds {cfg.seeds}, not {seed}")
     latest = Checkpointer(folder / "runs" / f"{strategy}_seed{seed}").latest_folder()
-    if latest is None or not (latest / "model.pt").is_file():
-        raise ValueError(f"{folder}: {strategy} seed {seed} has no finished round with a model")
-    return latest / "model.pt", latest / "buffer.npz", seed
+    if latest is None or not (latest / "buffer.npz").is_file():
+        raise ValueError(f"{folder}: {strategy} seed {seed} has no finished round")
+    buffer = ReplayBuffer.load(latest / "buffer.npz")
+    report = fit_models(cfg.model, buffer.obs_dim, buffer.act_dim, cfg.model_config, buffer,
+                        replace(cfg.evaluation_config(), fit_seeds=1), seed)
+    return report.models[0], latest / "buffer.npz", seed
 
 
 def _check_dims(model: Any, task: str, source: str) -> None:
@@ -131,14 +146,13 @@ def planning_model(config: PlanConfig) -> tuple[Any, str]:
     if path.is_dir():
         if config.strategy is None:
             raise ValueError(f"{path} is a run folder: name the strategy whose model to plan with")
-        path, run_buffer, seed = run_model_files(path, config.strategy, config.run_seed)
+        model, run_buffer, seed = run_model(path, config.strategy, config.run_seed)
         buffer_path = buffer_path or run_buffer
         label = f"{config.strategy} seed {seed}"
     elif path.is_file():
-        label = path.name
+        model, label = TransitionModel.load(path), path.name
     else:
         raise ValueError(f"--model {config.model}: no such file or run folder (or 'sim')")
-    model = TransitionModel.load(path)
     _check_dims(model, config.task, str(path))
     model.eval()
     spec = get_task(config.task)

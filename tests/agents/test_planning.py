@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import torch
 
 from advex.agents.planning import PlanConfig, planning_model, run_planning
 from advex.agents.simulator_env import SimulatorEnv
+from advex.analysis.evaluation import fit_models
+from advex.analysis.experiment import ExperimentConfig
 from advex.atomic_io import write_json_atomic
 from advex.cli import main
 from advex.envs import make_env, set_state
@@ -63,30 +66,39 @@ def test_plan_with_a_model_file_is_reproducible(pendulum_model: Path) -> None:
     assert (first["steps"] >= 1).all() and (first["ms_per_action"] > 0).all()
 
 
-def _fake_run(folder: Path, models: dict[str, EnsembleModel]) -> None:
-    """A compare run folder as `advex compare` leaves it (config, last checkpoint per run)."""
-    write_json_atomic(folder / "config.json", {"task": "InvertedPendulum-v5",
-                                               "strategies": list(models), "seeds": [0]})
-    buffer = collect("InvertedPendulum-v5", n_steps=50, seed=0, progress=False)
-    for name, model in models.items():
+def _fake_run(folder: Path, buffers: dict[str, int]) -> ExperimentConfig:
+    """A compare run folder as `advex compare` leaves it: its config and, per strategy, a
+    last checkpoint whose buffer was collected with the given seed."""
+    cfg = ExperimentConfig(task="InvertedPendulum-v5", strategies=list(buffers), seeds=[0],
+                           model_config={"num_members": 2, "num_elites": 1,
+                                         "hidden_sizes": [8]},
+                           evaluation={"max_epochs": 3, "patience": 2})
+    write_json_atomic(folder / "config.json", cfg.to_dict())
+    for name, buffer_seed in buffers.items():
         round_dir = folder / "runs" / f"{name}_seed0" / "round_0002"
         round_dir.mkdir(parents=True)
-        model.save(round_dir / "model.pt")
+        buffer = collect("InvertedPendulum-v5", n_steps=80, seed=buffer_seed, progress=False)
         buffer.save(round_dir / "buffer.npz")
         write_json_atomic(round_dir.parent / "latest.json", {"folder": "round_0002"})
+    return cfg
 
 
-def test_plan_on_a_compare_run_uses_the_named_strategys_model(tmp_path: Path) -> None:
-    models = {name: EnsembleModel(4, 1, EnsembleConfig(num_members=3, num_elites=2,
-                                                       hidden_sizes=(8,), seed=k))
-              for k, name in enumerate(["random", "adversarial-sf"])}
-    _fake_run(tmp_path, models)
-    for name, model in models.items():
+def test_plan_on_a_compare_run_fits_the_named_strategys_data(tmp_path: Path) -> None:
+    """The model is the yardstick's first converged fit of that strategy's final buffer."""
+    cfg = _fake_run(tmp_path, {"random": 1, "adversarial-sf": 2})
+    for name, buffer_seed in {"random": 1, "adversarial-sf": 2}.items():
         model_env, label = planning_model(PlanConfig(task="InvertedPendulum-v5",
                                                      model=str(tmp_path), strategy=name))
         assert label == f"{name} seed 0"
-        for key, value in model.state_dict().items():
+        data = collect("InvertedPendulum-v5", n_steps=80, seed=buffer_seed, progress=False)
+        expected = fit_models(cfg.model, 4, 1, cfg.model_config, data,
+                              replace(cfg.evaluation_config(), fit_seeds=1), 0).models[0]
+        for key, value in expected.state_dict().items():
             torch.testing.assert_close(model_env.model.state_dict()[key], value)
+    others = planning_model(PlanConfig(task="InvertedPendulum-v5", model=str(tmp_path),
+                                       strategy="random"))[0].model.state_dict()
+    assert not torch.equal(others["input_normalizer.mean"],
+                           model_env.model.state_dict()["input_normalizer.mean"])
     with pytest.raises(ValueError, match="ran no strategy 'disagreement'"):
         planning_model(PlanConfig(task="InvertedPendulum-v5", model=str(tmp_path),
                                   strategy="disagreement"))
