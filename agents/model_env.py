@@ -24,7 +24,7 @@ in the real env). Freezing also keeps a diverged model's NaNs out of finished ro
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -89,6 +89,7 @@ class ModelEnv:
         self._terminated: torch.Tensor | None = None
         #: ``B`` member per row (TS modes): fixed from ``reset`` (tsinf), redrawn per step (ts1)
         self.members: torch.Tensor | None = None
+        self._groups: Any = None  # the members' MemberGroups
 
     def _draw_members(self, rows: int) -> torch.Tensor:
         """``rows`` elite member indices, spread evenly over the elites in a random order."""
@@ -120,7 +121,14 @@ class ModelEnv:
         self._obs = obs.to(torch.float32).clone()
         self._terminated = torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
         self.members = self._draw_members(obs.shape[0]) if self.propagation == "tsinf" else None
+        self._groups = None if self.members is None else self._group(self.members, obs.device)
         return self._obs.clone()
+
+    @staticmethod
+    def _group(members: torch.Tensor, device: torch.device) -> Any:
+        from advex.models.ensemble import MemberGroups
+
+        return MemberGroups.of(members.to(device))
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Advance all rows by one step.
@@ -141,9 +149,10 @@ class ModelEnv:
         else:
             if self.propagation == "ts1":
                 self.members = self._draw_members(obs.shape[0])
-            assert self.members is not None  # drawn by reset (tsinf) or just now (ts1)
+                self._groups = self._group(self.members, obs.device)
+            assert self._groups is not None  # drawn by reset (tsinf) or just now (ts1)
             mean, var = self.model.predict_by_member(  # type: ignore[attr-defined]
-                obs, act, self.members.to(obs.device)
+                obs, act, self._groups
             )
         if tuple(mean.shape) != tuple(obs.shape):
             raise ModelEnvError(

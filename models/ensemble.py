@@ -30,6 +30,51 @@ from advex.models.base import (
 )
 
 
+@dataclass(frozen=True)
+class MemberGroups:
+    """``B`` rows grouped by the member that predicts each (for
+    :meth:`EnsembleModel.predict_by_member`): ``used`` the distinct members (sorted),
+    ``order`` the rows sorted by member, and each sorted row's ``group`` and ``position``
+    in a ``len(used) x width`` padded layout (``width``: the largest group)."""
+
+    members: torch.Tensor  # B, as given
+    used: torch.Tensor
+    order: torch.Tensor
+    group: torch.Tensor
+    position: torch.Tensor
+    width: int
+
+    @classmethod
+    def of(cls, members: torch.Tensor) -> MemberGroups:
+        members = torch.as_tensor(members).long().reshape(-1)
+        order = torch.argsort(members, stable=True)
+        used, group, counts = torch.unique_consecutive(
+            members[order], return_inverse=True, return_counts=True
+        )
+        starts = torch.cumsum(counts, 0) - counts
+        position = torch.arange(len(order), device=members.device) - starts[group]
+        width = int(counts.max()) if len(counts) else 0
+        return cls(members, used, order, group, position, width)
+
+    @property
+    def rows(self) -> int:
+        return len(self.members)
+
+    def spread(self, x: torch.Tensor) -> torch.Tensor:
+        """``B x D`` rows -> ``len(used) x width x D``, each member's rows in its slice."""
+        if self.width * len(self.used) == self.rows:  # equal groups: a plain reshape
+            return x[self.order].reshape(len(self.used), self.width, x.shape[-1])
+        padded = x.new_zeros(len(self.used), self.width, x.shape[-1])
+        padded[self.group, self.position] = x[self.order]
+        return padded
+
+    def gather(self, y: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`spread`: ``len(used) x width x D`` -> ``B x D`` in row order."""
+        out = y.new_empty(self.rows, y.shape[-1])
+        out[self.order] = y[self.group, self.position]
+        return out
+
+
 @dataclass
 class EnsembleConfig:
     """Architecture of :class:`EnsembleModel` (defaults as PETS / mbrl-lib).
@@ -197,44 +242,33 @@ class EnsembleModel(TransitionModel):
         return self._out(next_mean, numpy_in), self._out(next_var, numpy_in)
 
     def predict_by_member(
-        self, obs: torch.Tensor, act: torch.Tensor, members: torch.Tensor
+        self, obs: torch.Tensor, act: torch.Tensor, members: torch.Tensor | MemberGroups
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Row ``i``'s next-state ``(mean, var)`` from member ``members[i]`` alone (raw units,
         each ``B x O``): PETS trajectory sampling, where each particle follows one member.
 
-        Each member runs on its own rows only (rows grouped by member and padded to the
-        largest group), so the work is about ``B`` rows instead of :meth:`predict`'s
-        ``E x B``. ``members``: ``B`` member indices (any of the ``E``, usually elites).
+        Each member runs on its own rows only (rows grouped by member, padded to the largest
+        group), so the work is about ``B`` rows instead of :meth:`predict`'s ``E x B``.
+        ``members``: ``B`` member indices (any of the ``E``, usually elites), or their
+        :class:`MemberGroups` (computed once when the members stay fixed over a rollout).
         """
         _, (obs_t, act_t) = self._validated(obs, act)
-        members = torch.as_tensor(members, device=obs_t.device).long().reshape(-1)
-        if members.shape[0] != obs_t.shape[0]:
+        groups = members if isinstance(members, MemberGroups) else MemberGroups.of(members)
+        if groups.rows != obs_t.shape[0]:
             raise ModelInputError(
-                f"members: has {members.shape[0]} entries but obs has {obs_t.shape[0]} rows"
+                f"members: has {groups.rows} entries but obs has {obs_t.shape[0]} rows"
             )
-        if members.numel() and not 0 <= int(members.min()) <= int(members.max()) < self.num_members:
+        if groups.rows and not 0 <= int(groups.used[0]) <= int(groups.used[-1]) < self.num_members:
             raise ModelInputError(f"members: indices must be in [0, {self.num_members})")
-        x = self.normalized_inputs(obs_t, act_t)
-        order = torch.argsort(members, stable=True)
-        used, group_of_sorted, counts = torch.unique_consecutive(
-            members[order], return_inverse=True, return_counts=True
-        )
-        starts = torch.cumsum(counts, 0) - counts
-        position = torch.arange(len(order), device=x.device) - starts[group_of_sorted]
-        padded = x.new_zeros(len(used), int(counts.max()) if len(counts) else 0, x.shape[-1])
-        padded[group_of_sorted, position] = x[order]
-        h = padded
+        used = groups.used
+        h = groups.spread(self.normalized_inputs(obs_t, act_t))
         for layer in self._layers()[:-1]:
             h = self.activation(torch.baddbmm(layer.bias[used], h, layer.weight[used]))
         out = torch.baddbmm(self.output.bias[used], h, self.output.weight[used])
         mean_p, logvar_p = out.chunk(2, dim=-1)
-        logvar_p = soft_bound_logvar(logvar_p, self.min_logvar, self.max_logvar)
-        mean = torch.empty_like(obs_t)
-        var = torch.empty_like(obs_t)
-        mean[order] = mean_p[group_of_sorted, position]
-        var[order] = logvar_p[group_of_sorted, position].exp()
-        next_mean = obs_t + self.target_normalizer.denormalize(mean)
-        return next_mean, self.target_normalizer.denormalize_var(var)
+        var_p = soft_bound_logvar(logvar_p, self.min_logvar, self.max_logvar).exp()
+        next_mean = obs_t + self.target_normalizer.denormalize(groups.gather(mean_p))
+        return next_mean, self.target_normalizer.denormalize_var(groups.gather(var_p))
 
     def disagreement(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> Any:
         """Epistemic uncertainty ``B``: variance across **all** members of their normalised

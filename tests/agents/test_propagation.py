@@ -9,6 +9,7 @@ import torch
 
 from advex.agents import CEMConfig, ModelEnv, MPCAgent, MPCConfig
 from advex.models import EnsembleConfig, EnsembleModel, MLPModel
+from advex.models.ensemble import MemberGroups
 
 
 class ShiftByMember:
@@ -25,7 +26,8 @@ class ShiftByMember:
             torch.zeros_like(obs)
 
     def predict_by_member(self, obs: torch.Tensor, act: torch.Tensor,
-                          members: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                          groups: MemberGroups) -> tuple[torch.Tensor, torch.Tensor]:
+        members = groups.members
         self.calls.append(members.clone())
         step = torch.zeros_like(obs)
         step[:, 0] = members.float() + 1
@@ -41,11 +43,15 @@ def test_predict_by_member_is_each_rows_own_member() -> None:
     gen = torch.Generator().manual_seed(0)
     obs, act = torch.randn(13, 3, generator=gen), torch.randn(13, 2, generator=gen)
     members = torch.tensor([4, 0, 0, 2, 4, 4, 4, 0, 2, 2, 4, 0, 4])  # uneven; member 1, 3 unused
-    mean, var = model.predict_by_member(obs, act, members)
     all_mean, all_var = model.predict_members(obs, act)
     rows = torch.arange(13)
-    torch.testing.assert_close(mean, all_mean[members, rows])
-    torch.testing.assert_close(var, all_var[members, rows])
+    for given in (members, MemberGroups.of(members)):  # uneven groups: the padded path
+        mean, var = model.predict_by_member(obs, act, given)
+        torch.testing.assert_close(mean, all_mean[members, rows])
+        torch.testing.assert_close(var, all_var[members, rows])
+    even = torch.tensor([1, 3, 3, 1, 1, 3])  # equal groups: the reshape path
+    mean, _ = model.predict_by_member(obs[:6], act[:6], even)
+    torch.testing.assert_close(mean, all_mean[even, torch.arange(6)])
     with pytest.raises(ValueError, match="indices must be in"):
         model.predict_by_member(obs, act, torch.full((13,), 5))
 
