@@ -143,7 +143,7 @@ class LeanVectorEnv(VectorEnv):
 
 
 def make_vector_env(
-    task: str,
+    task: str | TaskSpec,
     n_envs: int = 1,
     vectorization: Vectorization = "lean",
     episodes: EpisodeMode = "env",
@@ -189,7 +189,7 @@ class Collector:
     def __post_init__(self) -> None:
         self.spec = get_task(self.task)
         self.task = self.spec.name  # a name from here on: it goes into the buffer's JSON meta
-        self.env = make_vector_env(self.task, self.n_envs, self.vectorization, self.episodes)
+        self.env = make_vector_env(self.spec, self.n_envs, self.vectorization, self.episodes)
         #: Simulator states of the last ``run(..., record_states=True)``.
         self.last_states = np.zeros((0, 0), dtype=np.float64)
 
