@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -140,3 +141,17 @@ def test_mpc_on_the_simulator_balances_the_pendulum_for_a_full_episode() -> None
                         horizon=25, candidates=60, iterations=3)
     frame = run_planning(config, progress=False)
     assert frame["return"].iloc[0] == 1000 and frame["steps"].iloc[0] == 1000
+
+
+def test_plan_cli_prints_episodes_and_a_ci_and_writes_the_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plans" / "sim.csv"
+    assert main(["plan", "--model", "sim", "--planner", "rs", "--candidates", "5",
+                 "--horizon", "3", "--episodes", "2", "--max-steps", "5", "--out", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("episode ") == 2 and "mean return" in printed and "95% CI" in printed
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 and set(frame["model"]) == {"simulator"}
+    assert (frame["steps"] <= 5).all()
