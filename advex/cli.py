@@ -112,6 +112,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 def _cmd_fit(args: argparse.Namespace) -> None:
     from advex.analysis.metrics import SupportBox, evaluate_model
     from advex.device import resolve_device
+    from advex.envs import check_dims
     from advex.exploration.buffer import ReplayBuffer
     from advex.models import TrainConfig, make_model
 
@@ -124,7 +125,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         raise ValueError(f"{args.buffer} does not record its task; pass --task")
     if recorded is not None and task != recorded:
         raise ValueError(f"{args.buffer} holds {recorded} transitions, not {task}")
-    _check_dims(task, buffer.obs_dim, buffer.act_dim, f"buffer {args.buffer}")
+    check_dims(task, buffer.obs_dim, buffer.act_dim, f"buffer {args.buffer}")
     episodes = args.episodes or buffer.meta.get("episodes", "env")
     model = make_model(args.model, buffer.obs_dim, buffer.act_dim)
     history = model.fit(
@@ -151,24 +152,13 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     )
 
 
-def _check_dims(task: str, obs_dim: int, act_dim: int, what: str) -> None:
-    """One clear line when ``what`` does not have ``task``'s dimensions (before any work)."""
-    from advex.envs import get_task
-
-    spec = get_task(task)
-    if (obs_dim, act_dim) != (spec.obs_dim, spec.act_dim):
-        raise ValueError(
-            f"{what} is {obs_dim}-obs/{act_dim}-act but {spec.name} is "
-            f"{spec.obs_dim}-obs/{spec.act_dim}-act"
-        )
-
-
 def _cmd_eval(args: argparse.Namespace) -> None:
     from advex.analysis.metrics import evaluate_model
+    from advex.envs import check_dims
     from advex.models import TransitionModel
 
     model = TransitionModel.load(args.model)
-    _check_dims(args.task, model.obs_dim, model.act_dim, f"model {args.model}")
+    check_dims(args.task, model.obs_dim, model.act_dim, f"model {args.model}")
     fitted_on = model.meta.get("task")
     if fitted_on is not None and fitted_on != args.task:
         raise ValueError(f"model {args.model} was fitted on {fitted_on}, not {args.task}")

@@ -31,7 +31,7 @@ from advex.agents.model_env import PROPAGATIONS, ModelEnv
 from advex.agents.mpc import MPCAgent, MPCConfig
 from advex.agents.optimizers import CEMConfig, MPPIConfig, RandomShootingConfig
 from advex.agents.simulator_env import SimulatorEnv
-from advex.envs import get_task, make_env
+from advex.envs import check_dims, get_task, make_env
 
 #: ``--planner`` names -> the optimiser names of :func:`advex.agents.make_optimizer`.
 PLANNERS: dict[str, str] = {"rs": "random", "cem": "cem", "mppi": "mppi"}
@@ -124,15 +124,6 @@ def run_model(folder: Path, strategy: str, seed: int | None) -> tuple[Any, Path,
     return report.models[0], latest / "buffer.npz", seed
 
 
-def _check_dims(model: Any, task: str, source: str) -> None:
-    spec = get_task(task)
-    if (model.obs_dim, model.act_dim) != (spec.obs_dim, spec.act_dim):
-        raise ValueError(
-            f"{source} is a {model.obs_dim}-obs/{model.act_dim}-act model but {spec.name} is "
-            f"{spec.obs_dim}-obs/{spec.act_dim}-act"
-        )
-
-
 def planning_model(config: PlanConfig) -> tuple[Any, str]:
     """The object MPC plans on (a :class:`ModelEnv` or :class:`SimulatorEnv`) and a label."""
     from advex.exploration.buffer import ReplayBuffer
@@ -153,7 +144,7 @@ def planning_model(config: PlanConfig) -> tuple[Any, str]:
         model, label = TransitionModel.load(path), path.name
     else:
         raise ValueError(f"--model {config.model}: no such file or run folder (or 'sim')")
-    _check_dims(model, config.task, str(path))
+    check_dims(config.task, model.obs_dim, model.act_dim, f"model {path}")
     model.eval()
     spec = get_task(config.task)
     buffer = None

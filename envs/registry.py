@@ -238,6 +238,17 @@ def get_task(name: str | TaskSpec | gymnasium.Env) -> TaskSpec:
     return _DERIVED[name]
 
 
+def check_dims(task: str | TaskSpec, obs_dim: int, act_dim: int, what: str) -> None:
+    """One clear line when ``what`` (a buffer, a model) does not have ``task``'s observation
+    and action sizes; called before any work is done with it."""
+    spec = get_task(task)
+    if (obs_dim, act_dim) != (spec.obs_dim, spec.act_dim):
+        raise ValueError(
+            f"{what} is {obs_dim}-obs/{act_dim}-act but {spec.name} is "
+            f"{spec.obs_dim}-obs/{spec.act_dim}-act"
+        )
+
+
 def make_env(
     task: str | TaskSpec, *, episodes: EpisodeMode = "env", **kwargs: Any
 ) -> gymnasium.Env:

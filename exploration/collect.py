@@ -19,7 +19,15 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 from tqdm.auto import tqdm
 
-from advex.envs import EpisodeMode, TaskSpec, check_episode_mode, get_state, get_task, make_env
+from advex.envs import (
+    EpisodeMode,
+    TaskSpec,
+    check_dims,
+    check_episode_mode,
+    get_state,
+    get_task,
+    make_env,
+)
 from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
 from advex.types import Policy
 
@@ -230,11 +238,7 @@ class Collector:
         check_fits_in_memory(n_steps, buffer.obs_dim, buffer.act_dim, f"collect {self.task}")
         policy = policy if policy is not None else self.random_policy(seed)
         n, obs_dim, act_dim = self.n_envs, buffer.obs_dim, buffer.act_dim
-        if (self.spec.obs_dim, self.spec.act_dim) != (obs_dim, act_dim):
-            raise ValueError(
-                f"buffer is {obs_dim}-obs/{act_dim}-act but {self.task} is "
-                f"{self.spec.obs_dim}/{self.spec.act_dim}"
-            )
+        check_dims(self.spec, obs_dim, act_dim, "buffer")
         if buffer.meta.get("task", self.task) != self.task:
             raise ValueError(
                 f"buffer holds {buffer.meta['task']} transitions; refusing to append {self.task}"

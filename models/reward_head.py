@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from advex.envs import TaskSpec, get_task
+from advex.envs import TaskSpec, check_dims, get_task
 from advex.exploration.buffer import ReplayBuffer
 from advex.models.mlp_builder import build_mlp
 from advex.models.normalizer import Normalizer
@@ -244,11 +244,7 @@ def task_functions(
         raise ValueError(
             f"{spec.name} has no closed-form reward; give a buffer of its transitions to learn one"
         )
-    if (buffer.obs_dim, buffer.act_dim) != (spec.obs_dim, spec.act_dim):
-        raise ValueError(
-            f"the buffer is {buffer.obs_dim}-obs/{buffer.act_dim}-act but {spec.name} is "
-            f"{spec.obs_dim}-obs/{spec.act_dim}-act"
-        )
+    check_dims(spec, buffer.obs_dim, buffer.act_dim, "the buffer")
     reward_fn = spec.planning_reward or fit_reward_head(buffer, config)
     term_fn = spec.term_fn or fit_termination_head(buffer, config)
     return reward_fn, term_fn, "learned"

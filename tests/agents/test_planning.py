@@ -114,7 +114,7 @@ def test_plan_on_a_compare_run_fits_the_named_strategys_data(tmp_path: Path) -> 
         (["--propagation", "ts2"], "unknown propagation 'ts2'; valid: mean, ts1, tsinf"),
         (["--horizon", "0"], "horizon must be >= 1"),
         (["--candidates", "0"], "candidates must be >= 1"),
-        (["--task", "HalfCheetah-v5", "--model", "MODEL"], "is a 4-obs/1-act model but "
+        (["--task", "HalfCheetah-v5", "--model", "MODEL"], "ip.pt is 4-obs/1-act but "
                                                            "HalfCheetah-v5 is 17-obs/6-act"),
         (["--model", "nowhere.pt"], "no such file or run folder"),
     ],
