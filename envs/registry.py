@@ -149,8 +149,6 @@ TASKS: dict[str, TaskSpec] = {
 
 BUILT_IN_TASKS: tuple[str, ...] = tuple(TASKS)
 
-#: Tasks added by :func:`register_task` in this process (shipped to compare's workers).
-_REGISTERED: dict[str, TaskSpec] = {}
 #: Specs derived from their env in this process (deriving builds the env once).
 _DERIVED: dict[str, TaskSpec] = {}
 
@@ -188,15 +186,14 @@ def register_task(spec: TaskSpec) -> TaskSpec:
     if existing is not None and existing != spec:
         raise ValueError(f"register_task: task {spec.name!r} is already registered differently")
     TASKS[spec.name] = spec
-    if spec.name not in BUILT_IN_TASKS:
-        _REGISTERED[spec.name] = spec
     _DERIVED.pop(spec.name, None)
     return spec
 
 
 def registered_tasks() -> dict[str, TaskSpec]:
-    """The specs :func:`register_task` added in this process (a copy)."""
-    return dict(_REGISTERED)
+    """The specs :func:`register_task` added in this process: the tasks of :data:`TASKS`
+    that are not built in (what compare sends to its workers)."""
+    return {name: spec for name, spec in TASKS.items() if name not in BUILT_IN_TASKS}
 
 
 def get_task(name: str | TaskSpec | gymnasium.Env) -> TaskSpec:
