@@ -87,15 +87,23 @@ class ModelEnv:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self._obs: torch.Tensor | None = None
         self._terminated: torch.Tensor | None = None
-        #: ``B`` member per row (TS modes): fixed from ``reset`` (tsinf), redrawn per step (ts1)
-        self.members: torch.Tensor | None = None
-        self._groups: Any = None  # the members' MemberGroups
+        #: The rows' members as MemberGroups (TS modes): fixed from ``reset`` (tsinf), redrawn
+        #: every step (ts1); None for "mean"
+        self._groups: Any = None
 
-    def _draw_members(self, rows: int) -> torch.Tensor:
-        """``rows`` elite member indices, spread evenly over the elites in a random order."""
+    @property
+    def members(self) -> torch.Tensor | None:
+        """``B`` member per row in the TS modes (the last step's for ts1); None for "mean"."""
+        return None if self._groups is None else self._groups.members
+
+    def _draw_members(self, rows: int, device: torch.device) -> Any:
+        """``rows`` elite member indices, spread evenly over the elites in a random order,
+        grouped by member for ``predict_by_member``."""
+        from advex.models.ensemble import MemberGroups
+
         elites = torch.as_tensor(self.model.elite_idx).cpu()  # type: ignore[attr-defined]
         order = torch.randperm(rows, generator=self.generator)
-        return elites[order % len(elites)]
+        return MemberGroups.of(elites[order % len(elites)].to(device))
 
     @property
     def obs(self) -> torch.Tensor:
@@ -120,15 +128,9 @@ class ModelEnv:
             )
         self._obs = obs.to(torch.float32).clone()
         self._terminated = torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
-        self.members = self._draw_members(obs.shape[0]) if self.propagation == "tsinf" else None
-        self._groups = None if self.members is None else self._group(self.members, obs.device)
+        tsinf = self.propagation == "tsinf"
+        self._groups = self._draw_members(obs.shape[0], obs.device) if tsinf else None
         return self._obs.clone()
-
-    @staticmethod
-    def _group(members: torch.Tensor, device: torch.device) -> Any:
-        from advex.models.ensemble import MemberGroups
-
-        return MemberGroups.of(members.to(device))
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Advance all rows by one step.
@@ -148,8 +150,7 @@ class ModelEnv:
             mean, var = self.model.predict(obs, act)
         else:
             if self.propagation == "ts1":
-                self.members = self._draw_members(obs.shape[0])
-                self._groups = self._group(self.members, obs.device)
+                self._groups = self._draw_members(obs.shape[0], obs.device)
             assert self._groups is not None  # drawn by reset (tsinf) or just now (ts1)
             mean, var = self.model.predict_by_member(  # type: ignore[attr-defined]
                 obs, act, self._groups
