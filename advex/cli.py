@@ -257,7 +257,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 def _cmd_plan(args: argparse.Namespace) -> None:
     from advex.agents.planning import PlanConfig, run_planning
-    from advex.analysis.statistics import bootstrap_ci
+    from advex.analysis.statistics import bootstrap_ci, mean
 
     if args.out is not None:
         _check_out_file(args.out)
@@ -272,7 +272,7 @@ def _cmd_plan(args: argparse.Namespace) -> None:
         print(f"episode {row['episode']}: return {row['return']:.1f} over {row['steps']} "
               f"steps, {row['ms_per_action']:.1f} ms per action")
     returns = frame["return"].to_numpy()
-    low, high = bootstrap_ci(returns, statistic=lambda x, axis: x.mean(axis=axis))
+    low, high = bootstrap_ci(returns, statistic=mean)
     ci = f"95% CI {low:.1f}, {high:.1f}" if len(returns) > 1 else "one episode: no CI"
     print(f"{frame['model'].iloc[0]} on {frame['task'].iloc[0]}: mean return "
           f"{returns.mean():.1f} [{ci}] over {len(returns)} episodes, "

@@ -103,8 +103,9 @@ def iqm(x: ArrayLike, axis: int | None = None) -> float | np.ndarray:
     return float(stats.trim_mean(values, 0.25))
 
 
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Arithmetic mean along ``axis`` (the statistic of a geometric mean, on logs)."""
+def mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Arithmetic mean along ``axis``, as :func:`bootstrap_ci` calls a statistic (of a
+    geometric mean, on logs; of returns, as they are)."""
     return np.asarray(np.mean(x, axis=axis))
 
 
@@ -198,7 +199,7 @@ def paired_ratio(
     logs = np.log(ratios[ok])
     if logs.size == 0:
         return Estimate(math.nan, math.nan, math.nan, per_seed)
-    low, high = bootstrap_ci(logs, _mean, confidence, n_resamples, seed)
+    low, high = bootstrap_ci(logs, mean, confidence, n_resamples, seed)
     # np.exp of a +inf mean is inf; the upper end is inf whenever a seed diverged.
     high = math.inf if np.isinf(logs).any() else high
     return Estimate(float(np.exp(logs.mean())), math.exp(low), math.exp(high), per_seed)

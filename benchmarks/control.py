@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from advex.agents.planning import PlanConfig, run_planning
-from advex.analysis.statistics import bootstrap_ci
+from advex.analysis.statistics import bootstrap_ci, mean
 from advex.atomic_io import read_json
 from advex.envs import make_env
 
@@ -82,7 +82,7 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for model, group in frame.groupby("model", sort=False):
         values = group["return"].to_numpy()
-        low, high = bootstrap_ci(values, statistic=lambda x, axis: x.mean(axis=axis))
+        low, high = bootstrap_ci(values, statistic=mean)
         per_seed = ", ".join(f"{v:.0f}" for v in values)
         print(f"| {model} | {values.mean():.0f} [{low:.0f}, {high:.0f}] | {per_seed} | "
               f"{group['ms_per_action'].mean():.1f} |")
