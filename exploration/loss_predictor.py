@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.models.mlp_builder import build_mlp
+from advex.models.mlp_builder import build_mlp, uniform_init
 from advex.models.normalizer import Normalizer
 
 LOG_EPS = 1e-8
@@ -48,11 +48,9 @@ class LossPredictor(nn.Module):
         self.config = config
         dim = obs_dim + act_dim
         self.input_normalizer = Normalizer(dim, eps=1e-6)
-        def uniform(weight: torch.Tensor, fan_in: int, last: bool) -> None:
-            bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(weight, -bound, bound, generator=generator)
-
-        self.net = build_mlp([dim, *config.predictor_hidden_sizes, 1], "silu", uniform)
+        self.net = build_mlp(
+            [dim, *config.predictor_hidden_sizes, 1], "silu", uniform_init(generator)
+        )
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.predictor_lr)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:

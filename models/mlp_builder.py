@@ -6,6 +6,7 @@ all build their networks here; they differ only in sizes, activation and how wei
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -15,6 +16,17 @@ from advex.models.base import make_activation
 
 #: ``init(weight, fan_in, last)`` fills a layer's weight in place (``last``: the output layer).
 WeightInit = Callable[[torch.Tensor, int, bool], None]
+
+
+def uniform_init(generator: torch.Generator) -> WeightInit:
+    """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` weights (torch's own ``Linear`` scale) drawn from
+    ``generator``, so a network starts the same for the same seed without the global RNG."""
+
+    def init(weight: torch.Tensor, fan_in: int, last: bool) -> None:
+        bound = 1.0 / math.sqrt(fan_in)
+        nn.init.uniform_(weight, -bound, bound, generator=generator)
+
+    return init
 
 
 def build_mlp(

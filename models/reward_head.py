@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from advex.envs import TaskSpec, check_dims, get_task
 from advex.exploration.buffer import ReplayBuffer
-from advex.models.mlp_builder import build_mlp
+from advex.models.mlp_builder import build_mlp, uniform_init
 from advex.models.normalizer import Normalizer
 from advex.types import RewardFn, TermFn
 
@@ -64,12 +64,9 @@ class _Head(nn.Module):
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.input_normalizer = Normalizer(obs_dim + act_dim)
         generator = torch.Generator().manual_seed(config.seed)
-
-        def uniform(weight: torch.Tensor, fan_in: int, last: bool) -> None:
-            bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(weight, -bound, bound, generator=generator)
-
-        self.net = build_mlp([obs_dim + act_dim, *config.hidden_sizes, 1], "silu", uniform)
+        self.net = build_mlp(
+            [obs_dim + act_dim, *config.hidden_sizes, 1], "silu", uniform_init(generator)
+        )
 
     def raw(self, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """``(act B x A, next_obs B x O) -> B`` output before the head's link function."""
