@@ -229,6 +229,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         trust_run_folder=args.trust_run_folder,
         device=device,
         max_hours=args.max_hours,
+        tensorboard=not args.no_tensorboard,
     )
     print(write_report(out, frame))
     print(
@@ -240,11 +241,13 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from advex.analysis.grid_report import find_runs, write_grid_report
     from advex.analysis.report import write_report
-    from advex.analysis.results import RESULTS_FILE
+    from advex.analysis.results import RESULTS_FILE, is_partial
 
     runs: list[Path] = args.runs
-    if len(runs) == 1 and args.out is None and (runs[0] / RESULTS_FILE).is_file():
-        print(write_report(runs[0]))  # one run folder: its own report, as always
+    if len(runs) == 1 and args.out is None and (
+        (runs[0] / RESULTS_FILE).is_file() or is_partial(runs[0])
+    ):
+        print(write_report(runs[0]))  # one run folder (finished, running or killed)
         return
     if args.out is None:
         if len(runs) > 1:
@@ -433,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
         "longer than this (a lower-bound estimate; the timed round is kept for --resume)",
     )
     _add_device_argument(p, "not saved with the run, so a run may resume on another machine")
+    p.add_argument(
+        "--no-tensorboard", action="store_true",
+        help="do not write TensorBoard event files (runs/<job>/tb; view them with "
+        "`tensorboard --logdir OUT/runs`)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
 

@@ -10,8 +10,9 @@ Output folder::
     <out>/results.parquet, .csv       tidy rows (task, strategy, seed, env_steps, metric, ...)
     <out>/sample_efficiency.png       metric vs env steps, one line per strategy (mean, 95 % CI)
     <out>/summary.csv, report.md      the final table
-    <out>/runs/<strategy>_seed<k>/    round checkpoints (resume)
-    <out>/runs/references_seed<k>/    reference rows done so far (resume)
+    <out>/runs/<strategy>_seed<k>/    round checkpoints (resume), rows.csv (the job's rows so
+                                      far), tb/ (TensorBoard event files)
+    <out>/runs/references_seed<k>/    reference rows done so far (resume), rows.csv, tb/
     <out>/coverage/seed<k>.npz        the yardstick of seed k (and oracle_seed<k>.npz: the
                                       oracle reference's training data, built with another
                                       seed and enough starts for the whole budget)
@@ -66,6 +67,7 @@ class Job:
     coverage_path: str
     oracle_path: str | None = None
     device: str = "cpu"  # resolved (advex.device): where this job's models train
+    tensorboard: bool = True  # write runs/<job>/tb event files (advex.analysis.run_log)
 
 
 def _run_job(
@@ -95,12 +97,12 @@ def _run_job(
         oracle = CoverageSet.load(job.oracle_path) if job.oracle_path else None
         return run_references(
             cfg, job.seed, Path(job.run_dir), coverage, oracle, resume=resume, progress=progress,
-            device=job.device,
+            device=job.device, tensorboard=job.tensorboard,
         )
     return run_single(
         cfg, job.strategy, job.seed, Path(job.run_dir), coverage, resume=resume,
         progress=progress, trust_run_folder=trust, device=job.device,
-        stop_after_rounds=stop_after_rounds,
+        stop_after_rounds=stop_after_rounds, tensorboard=job.tensorboard,
     )
 
 
@@ -172,8 +174,14 @@ def run_compare(
     trust_run_folder: bool = False,
     device: str = "auto",
     max_hours: float | None = None,
+    tensorboard: bool = True,
 ) -> pd.DataFrame:
     """Run the comparison into ``out`` and return the tidy results frame.
+
+    While it runs, every job keeps its rows so far in ``runs/<job>/rows.csv`` (``advex
+    report`` merges them for a comparison that is running or was killed) and, with
+    ``tensorboard``, TensorBoard event files in ``runs/<job>/tb`` (not part of the config:
+    logging changes no result).
 
     ``max_hours``: time the first round of the first job, then stop with
     :class:`RuntimeTooLongError` if the whole grid would take longer (see :func:`_estimate`);
@@ -198,7 +206,7 @@ def run_compare(
     with run_folder_lock(out):
         return _run_locked(
             cfg, out, resume, backend, workers, progress, log, trust_run_folder, resolved,
-            max_hours, tasks,
+            max_hours, tasks, tensorboard,
         )
 
 
@@ -214,6 +222,7 @@ def _run_locked(
     device: str,
     max_hours: float | None,
     tasks: tuple[TaskSpec, ...],
+    tensorboard: bool,
 ) -> pd.DataFrame:
     _check_out_dir(out, cfg, resume)
     if resume and not trust:
@@ -231,7 +240,7 @@ def _run_locked(
         names = [*cfg.strategies, *([REFERENCES_JOB] if cfg.references else [])]
         jobs += [
             Job(name, seed, str(out / "runs" / f"{name}_seed{seed}"), str(path),
-                str(oracle_path) if oracle_path else None, device)
+                str(oracle_path) if oracle_path else None, device, tensorboard)
             for name in names
         ]
     workers = 1 if backend == "serial" else workers or min(len(jobs), os.cpu_count() or 1)

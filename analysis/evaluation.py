@@ -200,12 +200,25 @@ def evaluate_data(
 ) -> dict[str, Score]:
     """Score ``data`` (a buffer or batch) the sound way: ``F`` converged fresh fits, each
     scored on ``coverage`` with the data's own support box; plus the fit diagnostics."""
+    return evaluate_fits(kind, model_config, data, coverage, config, run_seed)[0]
+
+
+def evaluate_fits(
+    kind: str,
+    model_config: Mapping[str, Any],
+    data: Any,
+    coverage: CoverageSet,
+    config: EvaluationConfig,
+    run_seed: int,
+) -> tuple[dict[str, Score], FitReport]:
+    """:func:`evaluate_data`, also returning the fits (a run keeps its last point's first fit
+    for the report's rollout plots)."""
     batch = data.batch() if hasattr(data, "batch") else data
     report = fit_models(
         kind, coverage.obs_dim, coverage.act_dim, model_config, data, config, run_seed
     )
     support = SupportBox.of(batch.obs, batch.act)
-    return {**score_models(report.models, coverage, support), **fit_diagnostics(report)}
+    return {**score_models(report.models, coverage, support), **fit_diagnostics(report)}, report
 
 
 def score_rows(scores: Mapping[str, Score]) -> list[dict[str, Any]]:

@@ -24,8 +24,16 @@ from tqdm.auto import tqdm
 
 from advex.analysis.checkpoint import Checkpointer, RunState, already_holds
 from advex.analysis.coverage import CoverageConfig, CoverageSet
-from advex.analysis.evaluation import EvaluationConfig, Score, evaluate_data, score_rows
+from advex.analysis.evaluation import (
+    EvaluationConfig,
+    Score,
+    evaluate_fits,
+    score_rows,
+)
 from advex.analysis.references import REFERENCES, no_change_scores, oracle_batch, ridge_scores
+from advex.analysis.results import write_job_rows
+from advex.analysis.run_files import FINAL_MODEL_FILE
+from advex.analysis.run_log import RunLog
 from advex.atomic_io import read_json, write_json_atomic
 from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
@@ -181,6 +189,14 @@ def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[
     return state, strategy
 
 
+def save_final_model(run_dir: Path, model: Any, task: str) -> None:
+    """Keep a job's first evaluation fit at its last point (the oracle's, for the references
+    job): the model the report's predicted-vs-true rollout plots draw."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    model.meta["task"] = task
+    model.save(Path(run_dir) / FINAL_MODEL_FILE)
+
+
 def _rows(
     cfg: ExperimentConfig,
     name: str,
@@ -209,8 +225,13 @@ def run_single(
     stop_after_rounds: int | None = None,
     trust_run_folder: bool = False,
     device: str = "cpu",
+    tensorboard: bool = True,
 ) -> list[dict[str, Any]]:
     """Run (or continue) one ``(strategy, seed)``; returns its tidy result rows.
+
+    After every round the rows so far are in ``run_dir/rows.csv`` (what ``advex report``
+    shows of a comparison that is running or was killed) and, with ``tensorboard``, the
+    round's scalars in ``run_dir/tb`` (:mod:`advex.analysis.run_log`).
 
     ``device``: where the online refits and the evaluation fits train (a resolved name, see
     :mod:`advex.device`); the model lives on the CPU between fits, for the strategy and the
@@ -228,6 +249,7 @@ def run_single(
         if strategy.unpickles_checkpoints and not trust_run_folder:
             raise UntrustedRunFolderError(untrusted_resume_message(strategy_name, run_dir))
         state = checkpointer.load()
+        write_job_rows(run_dir, state.rows)  # a kill between checkpoint and rows file
         strategy.load_state_dict(state.strategy_state)
         if state.torch_rng_state is not None:
             torch.set_rng_state(state.torch_rng_state)
@@ -239,6 +261,7 @@ def run_single(
     collector = Collector(cfg.task, n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes))
     train_cfg, eval_cfg = cfg.train_config(device), cfg.evaluation_config(device)
     eval_rounds = cfg.eval_rounds()
+    log = RunLog(run_dir, tensorboard)
     bar = tqdm(
         total=cfg.n_rounds,
         initial=state.completed_rounds,
@@ -254,19 +277,29 @@ def run_single(
             strategy.collect(collector, buffer, n_new, round_seed(seed, r, "collect"), False)
             strategy.observe_round(buffer, model)  # the model before it sees the round
             if strategy.uses_model:  # the online model: what the adversary plays against
-                model.fit(buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False)
+                history = model.fit(
+                    buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False
+                )
                 model.to("cpu")
+                log.online_fit(r, history, train_cfg.max_epochs)
+                log.scalars("online", {"epochs": history.epochs}, len(buffer))
             diagnostics = strategy.update(buffer, model)
-            scores = (
-                evaluate_data(cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed)
-                if r in eval_rounds
-                else {}
-            )
+            scores: dict[str, Score] = {}
+            if r in eval_rounds:
+                scores, fits = evaluate_fits(
+                    cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed
+                )
+                if r == cfg.n_rounds - 1:
+                    save_final_model(run_dir, fits.models[0], cfg.task)
             state.wall_s += time.perf_counter() - start
             state.rows.extend(_rows(cfg, strategy_name, seed, len(buffer), state.wall_s, scores))
             state.completed_rounds = r + 1
             state.strategy_state = strategy.state_dict()
             checkpointer.save(state)
+            write_job_rows(run_dir, state.rows)
+            log.scalars("heldout", {k: v.value for k, v in scores.items()}, len(buffer))
+            log.scalars("strategy", diagnostics, len(buffer))
+            log.flush()
             bar.update(1)
             shown = {"mse_1step": scores["mse_1step"].value} if scores else {}
             shown.update(list(diagnostics.items())[:2])
@@ -276,6 +309,7 @@ def run_single(
                 break
     finally:
         bar.close()
+        log.close()
         collector.close()
         strategy.close()
     return state.rows
@@ -291,11 +325,14 @@ def run_references(
     resume: bool = False,
     progress: bool = True,
     device: str = "cpu",
+    tensorboard: bool = True,
 ) -> list[dict[str, Any]]:
     """The reference rows of one run seed at every evaluation point (module docstring of
     :mod:`advex.analysis.references`). ``oracle`` (a coverage set built with another seed and
     enough starts) is needed when ``"oracle"`` is among ``cfg.references``; ``device`` trains
     its fits.
+
+    Rows so far: ``run_dir/rows.csv``, TensorBoard: ``run_dir/tb`` (as :func:`run_single`).
 
     Checkpoint: ``run_dir/progress.json`` after every point; a resumed job skips the points it
     holds (every reference is a pure function of the config and seed, the random data
@@ -316,6 +353,7 @@ def run_references(
     random_data = ReplayBuffer(spec.obs_dim, spec.act_dim)
     no_change = no_change_scores(coverage) if "no-change" in cfg.references else {}
     points = cfg.eval_rounds()
+    log = RunLog(run_dir, tensorboard)
     bar = tqdm(total=len(points), desc=f"references seed {seed}", disable=not progress,
                leave=False)
     for r in range(cfg.n_rounds):
@@ -336,14 +374,22 @@ def run_references(
             assert oracle is not None
             # Nested draws: each budget's rows extend the previous budget's.
             data = oracle_batch(oracle, budget, derive_seed(seed, "oracle"))
-            scores["oracle"] = evaluate_data(
+            scores["oracle"], fits = evaluate_fits(
                 cfg.model, cfg.model_config, data, coverage, eval_cfg, seed
             )
+            if r == cfg.n_rounds - 1:
+                save_final_model(run_dir, fits.models[0], cfg.task)
         done["wall_s"] += time.perf_counter() - start
         for name, reference_scores in scores.items():
             done["rows"] += _rows(cfg, name, seed, budget, done["wall_s"], reference_scores)
         done["points"].append(r)
         write_json_atomic(progress_path, done)
+        write_job_rows(run_dir, done["rows"])
+        for name, reference_scores in scores.items():
+            log.scalars(f"heldout/{name}", {k: v.value for k, v in reference_scores.items()},
+                        budget)
+        log.flush()
         bar.update(1)
     bar.close()
+    log.close()
     return list(done["rows"])

@@ -1,6 +1,8 @@
-"""Turn a saved comparison folder into ``summary.csv``, ``sample_efficiency.png`` and
-``report.md``. Reads files only, so it can be rerun on any finished (or partial) run; every
-file is written atomically (a reader sees the old file or the new one, never half of one)."""
+"""Turn a saved comparison folder into ``summary.csv``, ``sample_efficiency.png``,
+``report.md`` and ``report.html``, plus, where the folder still holds its run checkpoints,
+``coverage_map.png`` and ``rollouts.png``. Reads files only, so it can be rerun on any
+finished, running or killed comparison; every file is written atomically (a reader sees the
+old file or the new one, never half of one)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from advex.analysis.coverage_map import plot_coverage_maps
+from advex.analysis.html_report import write_html_report
 from advex.analysis.plots import plot_sample_efficiency
-from advex.analysis.results import load_results
+from advex.analysis.results import is_partial, job_rows_files, load_results
+from advex.analysis.rollout_plot import plot_rollouts
 from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
 
@@ -50,6 +55,16 @@ def _config(out: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
+def partial_note(out: Path) -> list[str]:
+    """The report's warning lines for a comparison that has not finished."""
+    return [
+        f"**Partial results**: the comparison has not finished (running, or stopped); these "
+        f"are the rows its {len(job_rows_files(out))} jobs had written. Rerun `advex report` "
+        "for more, or `advex compare --resume` to finish it.",
+        "",
+    ]
+
+
 def headline_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The summary table of the headline metric (:func:`summary_table` of ``mse_1step``)."""
     return summary_table(frame, HEADLINE_METRIC)
@@ -58,45 +73,58 @@ def headline_table(frame: pd.DataFrame) -> pd.DataFrame:
 def write_report(
     out: Path, frame: pd.DataFrame | None = None, table: pd.DataFrame | None = None
 ) -> str:
-    """Write ``summary.csv`` (the headline-metric table), ``sample_efficiency.png`` and
-    ``report.md`` into ``out``; return the headline text table. ``frame`` and ``table``, when
-    given, are the folder's results and :func:`headline_table` (read and computed if not)."""
+    """Write ``summary.csv`` (the headline-metric table), the pictures, ``report.md`` and
+    ``report.html`` into ``out``; return the headline text table. ``frame`` and ``table``,
+    when given, are the folder's results and :func:`headline_table` (read and computed if
+    not)."""
     out = Path(out)
     frame = load_results(out) if frame is None else frame
     table = headline_table(frame) if table is None else table
     write_text_atomic(out / "summary.csv", table.to_csv(index=False))
-    plot_sample_efficiency(frame, out / "sample_efficiency.png")
+    images = [("Sample efficiency", plot_sample_efficiency(frame, out / "sample_efficiency.png"))]
+    missing = []
+    for title, draw, name in (
+        ("Coverage maps", plot_coverage_maps, "coverage_map.png"),
+        ("Predicted vs true rollouts", plot_rollouts, "rollouts.png"),
+    ):
+        path = draw(out, out / name)
+        if path is None:
+            missing.append(f"{title}: not drawn, the folder holds no run checkpoints "
+                           "(buffers, kept fits) or coverage set (a results-only copy, or no "
+                           "job has reached its last point yet)")
+        else:
+            images.append((title, path))
     text = format_table(table)
     config = _config(out)
     budget = int(frame["env_steps"].max())
-    lines = [
-        f"# advex comparison: {', '.join(sorted(frame['task'].unique()))}",
-        "",
+    notes = [
+        *(partial_note(out)[:1] if is_partial(out) else []),
         f"Strategies: {', '.join(sorted(frame['strategy'].unique()))}; "
         f"seeds: {sorted(frame['seed'].unique().tolist())}; budget: {budget} env steps"
         + (f", rounds of {config['round_steps']}" if "round_steps" in config else "")
         + (f", {config['episodes']} episodes" if "episodes" in config else "")
         + ". Errors are on the task's held-out coverage set (same episode rules).",
-        "",
-        *EXPLANATION,
-        "",
-        "```",
-        text,
-        "```",
-        "",
     ]
-    for metric in SECONDARY_METRICS:
-        if metric in set(frame["metric"]):
-            lines += ["```", format_table(summary_table(frame, metric)), "```", ""]
+    tables = [("Headline: " + HEADLINE_METRIC, table)]
+    tables += [(metric, summary_table(frame, metric)) for metric in SECONDARY_METRICS
+               if metric in set(frame["metric"])]
+    title = f"advex comparison: {', '.join(sorted(frame['task'].unique()))}"
+    lines = [f"# {title}", ""]
+    for note in notes:
+        lines += [note, ""]
+    lines += [*EXPLANATION, "", "```", text, "```", ""]
+    for _, secondary in tables[1:]:
+        lines += ["```", format_table(secondary), "```", ""]
     capped = frame.loc[frame["metric"] == "fit_capped_frac"]
     if len(capped):
         weights = capped["n_fits"].to_numpy()
         share = float((capped["value"].to_numpy() * weights).sum() / weights.sum())
-        lines += [
+        notes.append(
             f"Evaluation fits that reached the epoch cap instead of converging: {share:.1%} "
-            f"of {int(weights.sum())}.",
-            "",
-        ]
-    lines += ["![sample efficiency](sample_efficiency.png)", ""]
+            f"of {int(weights.sum())}."
+        )
+        lines += [notes[-1], ""]
+    lines += [f"![{name.lower()}]({path.name})" for name, path in images] + [""]
     write_text_atomic(out / "report.md", "\n".join(lines))
+    write_html_report(out, title, [*notes, *EXPLANATION], tables, images, config, missing)
     return text

@@ -16,6 +16,9 @@ from advex.atomic_io import atomic_write, write_text_atomic
 
 #: The results file of a run folder (``results.csv`` beside it is the same table as text).
 RESULTS_FILE = "results.parquet"
+#: Each job's rows so far, rewritten after every round under ``runs/<job>/``: what a
+#: comparison that is still running, or was killed, has measured.
+JOB_ROWS_FILE = "rows.csv"
 
 RESULT_COLUMNS = [
     "task", "strategy", "seed", "env_steps", "metric", "value", "value_sd", "n_fits", "wall_s",
@@ -64,14 +67,55 @@ def save_results(frame: pd.DataFrame, out: Path) -> tuple[Path, Path]:
     return parquet, csv
 
 
+def write_job_rows(run_dir: Path, rows: list[dict]) -> Path:
+    """Rewrite ``run_dir/rows.csv`` with all of a job's rows so far (atomically: a job killed
+    mid-write leaves the previous round's file)."""
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return write_text_atomic(Path(run_dir) / JOB_ROWS_FILE, frame.to_csv(index=False))
+
+
+def job_rows_files(out: Path) -> list[Path]:
+    """The per-job row files of comparison folder ``out`` (sorted)."""
+    return sorted(Path(out).glob(f"runs/*/{JOB_ROWS_FILE}"))
+
+
+def is_partial(out: Path) -> bool:
+    """True when ``out`` holds job rows but no merged ``results.parquet`` (the comparison is
+    running, or was stopped before its end)."""
+    out = Path(out)
+    return not (out / RESULTS_FILE).is_file() and bool(job_rows_files(out))
+
+
 def load_results(path: Path) -> pd.DataFrame:
-    """Read a run folder's ``results.parquet`` (or a given .parquet/.csv file) and validate it."""
+    """Read a run folder's ``results.parquet`` (or a given .parquet/.csv file) and validate it.
+    A comparison folder without one (still running, or killed) gives the merged rows its jobs
+    have written so far (:func:`is_partial` tells which)."""
     path = Path(path)
     if path.is_dir():
+        if not (path / RESULTS_FILE).is_file() and job_rows_files(path):
+            return _merged_job_rows(path)
         path = path / RESULTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no results file (run `advex compare` first)")
+        raise FileNotFoundError(
+            f"{path}: no results file, nor rows of any job under runs/ (run `advex compare` "
+            "first)"
+        )
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return validate_results(frame)
+
+
+def _merged_job_rows(out: Path) -> pd.DataFrame:
+    frames = []
+    for path in job_rows_files(out):
+        try:
+            frames.append(validate_results(pd.read_csv(path)))
+        except (ResultsError, ValueError) as error:
+            raise ResultsError(f"{path}: {error}") from None
+    frame = pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise ResultsError(
+            f"{out}: the comparison has started but no job has scored a round yet"
+        )
     return validate_results(frame)
 
 

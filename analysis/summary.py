@@ -244,13 +244,11 @@ def _reach(steps: float, ratio: float, low: float, high: float) -> str:
     return f"{head} [{_num(low, '.2f')}, {_num(high, '.2f')}]"
 
 
-def format_table(table: pd.DataFrame) -> str:
-    """Fixed-width text of :func:`summary_table` (about 115 columns) for terminal and report."""
-    metric = table.attrs.get("metric", "mse_1step")
+def table_cells(table: pd.DataFrame) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The header and the rows of :func:`summary_table`, each cell formatted as text (value
+    and CI); the text table and the HTML report lay out the same cells."""
     reference = table.attrs.get("reference", "random")
-    confidence = table.attrs.get("confidence", 0.95)
-    widths = (14, 5, 24, 21, 20, 24, 6)
-    header = (
+    header: tuple[str, ...] = (
         "strategy",
         "seeds",
         "final IQM",
@@ -259,13 +257,30 @@ def format_table(table: pd.DataFrame) -> str:
         f"steps to {reference} (ratio)",
         "fit sd",
     )
+    rows: list[tuple[str, ...]] = []
+    for _, r in table.iterrows():
+        fit_sd = "-" if math.isnan(r["fit_sd"]) else f"{100 * r['fit_sd']:.1f}%"
+        rows.append(
+            (
+                str(r["strategy"]),
+                str(int(r["seeds"])),
+                _ci(r["final_iqm"], r["final_ci_low"], r["final_ci_high"]),
+                _ci(r["gap_closed"], r["gap_closed_ci_low"], r["gap_closed_ci_high"], ".3f"),
+                _ci(r["ratio_to_random"], r["ratio_ci_low"], r["ratio_ci_high"]),
+                _reach(r["steps_to_reach"], r["reach_ratio"], r["reach_ci_low"],
+                       r["reach_ci_high"]),
+                fit_sd,
+            )
+        )
+    return header, rows
 
-    def line(cells: tuple[str, ...]) -> str:
-        first = f"{cells[0]:<{widths[0]}}"
-        rest = [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return " ".join([first, *rest]).rstrip()
 
-    lines = [
+def table_legend(table: pd.DataFrame) -> list[str]:
+    """The lines that say how to read :func:`summary_table`'s columns."""
+    metric = table.attrs.get("metric", "mse_1step")
+    reference = table.attrs.get("reference", "random")
+    confidence = table.attrs.get("confidence", 0.95)
+    return [
         f"{metric}, each seed's final value: IQM over seeds [{confidence:.0%} percentile "
         "bootstrap CI over seeds]",
         "gap closed = (no-change - x) / (no-change - oracle); "
@@ -273,31 +288,17 @@ def format_table(table: pd.DataFrame) -> str:
         f"steps to {reference} = first step from which the IQM curve stays at or below "
         f"{reference}'s final IQM (ratio to its budget)",
         "fit sd = median over seeds of the final value's sd over evaluation fits / value",
-        line(header),
     ]
-    for _, r in table.iterrows():
-        fit_sd = "-" if math.isnan(r["fit_sd"]) else f"{100 * r['fit_sd']:.1f}%"
-        lines.append(
-            line(
-                (
-                    str(r["strategy"]),
-                    str(int(r["seeds"])),
-                    _ci(r["final_iqm"], r["final_ci_low"], r["final_ci_high"]),
-                    _ci(
-                        r["gap_closed"],
-                        r["gap_closed_ci_low"],
-                        r["gap_closed_ci_high"],
-                        ".3f",
-                    ),
-                    _ci(r["ratio_to_random"], r["ratio_ci_low"], r["ratio_ci_high"]),
-                    _reach(
-                        r["steps_to_reach"],
-                        r["reach_ratio"],
-                        r["reach_ci_low"],
-                        r["reach_ci_high"],
-                    ),
-                    fit_sd,
-                )
-            )
-        )
-    return "\n".join(lines)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Fixed-width text of :func:`summary_table` (about 115 columns) for terminal and report."""
+    widths = (14, 5, 24, 21, 20, 24, 6)
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = f"{cells[0]:<{widths[0]}}"
+        rest = [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return " ".join([first, *rest]).rstrip()
+
+    header, rows = table_cells(table)
+    return "\n".join([*table_legend(table), line(header), *map(line, rows)])

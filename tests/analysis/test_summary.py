@@ -184,4 +184,4 @@ def test_report_files_go_through_atomic_write(
     monkeypatch.setattr(atomic_io, "atomic_write", spy)  # write_text_atomic goes through it
     monkeypatch.setattr(plots, "atomic_write", spy)
     write_report(tmp_path, _frame(CURVES, STEPS))
-    assert sorted(written) == ["report.md", "sample_efficiency.png", "summary.csv"]
+    assert sorted(written) == ["report.html", "report.md", "sample_efficiency.png", "summary.csv"]

@@ -1,0 +1,39 @@
+"""What a comparison folder holds besides its results: per (job, seed) the final buffer, the
+final evaluation fit, and per seed the coverage set. The report's pictures read these; a
+results-only folder (a committed grid, a copied ``results.parquet``) has none of them, and
+every reader here says so by returning nothing instead of failing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from advex.analysis.checkpoint import Checkpointer
+from advex.analysis.coverage_set import CoverageSet
+from advex.exploration.buffer import ReplayBuffer
+from advex.models import TransitionModel
+
+#: The evaluation fit each job keeps from its last point (written by the experiment loop).
+FINAL_MODEL_FILE = "final_model.pt"
+
+
+def job_dir(out: Path, job: str, seed: int) -> Path:
+    """``out/runs/<job>_seed<seed>``: a strategy's run, or ``references``."""
+    return Path(out) / "runs" / f"{job}_seed{seed}"
+
+
+def coverage_set(out: Path, seed: int) -> CoverageSet | None:
+    path = Path(out) / "coverage" / f"seed{seed}.npz"
+    return CoverageSet.load(path) if path.is_file() else None
+
+
+def final_buffer(out: Path, strategy: str, seed: int) -> ReplayBuffer | None:
+    """The buffer of the job's last checkpoint (all its data), if the folder has one."""
+    folder = Checkpointer(job_dir(out, strategy, seed)).latest_folder()
+    path = None if folder is None else folder / "buffer.npz"
+    return ReplayBuffer.load(path) if path is not None and path.is_file() else None
+
+
+def final_model(out: Path, job: str, seed: int) -> TransitionModel | None:
+    """The job's first evaluation fit at its last point, if it was kept."""
+    path = job_dir(out, job, seed) / FINAL_MODEL_FILE
+    return TransitionModel.load(path) if path.is_file() else None
