@@ -54,9 +54,11 @@ def _check_out_file(path: Path) -> None:
 
 
 def _cmd_collect(args: argparse.Namespace) -> None:
+    from advex.envs.frames import FrameSpec
     from advex.exploration.collect import collect
 
     _check_out_file(args.out)
+    frames = None if args.frames is None else FrameSpec(args.frames, args.frame_color)
     buffer = collect(
         args.task,
         n_steps=args.steps,
@@ -65,11 +67,14 @@ def _cmd_collect(args: argparse.Namespace) -> None:
         vectorization=args.vectorization,
         episodes=args.episodes,
         progress=not args.quiet,
+        frames=frames,
     )
     buffer.meta["episodes"] = args.episodes
     path = buffer.save(args.out)
     episodes = len(set(buffer.episode_id.tolist()))
-    print(f"wrote {len(buffer)} transitions ({episodes} episodes) of {args.task} to {path}")
+    with_frames = f", frames {buffer.frame_shape}" if buffer.has_frames else ""
+    print(f"wrote {len(buffer)} transitions ({episodes} episodes{with_frames}) of {args.task} "
+          f"to {path}")
 
 
 def _coverage_for(task: str, seed: int, episodes: str, quiet: bool) -> CoverageSet:
@@ -346,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vectorization", choices=["lean", "async"], default="lean")
     p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
     p.add_argument("--out", type=Path, default=Path("data/buffer.npz"))
+    p.add_argument(
+        "--frames", type=_positive_int, default=None, metavar="SIZE",
+        help="also render each observation offscreen as a SIZE x SIZE uint8 frame (MUJOCO_GL="
+        "egl on a machine with no screen); stored compressed beside the vectors",
+    )
+    p.add_argument("--frame-color", choices=["grey", "rgb"], default="grey")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
 

@@ -72,9 +72,11 @@ class FileFormat:
         path: str | os.PathLike,
         arrays: Mapping[str, np.ndarray],
         header: Mapping[str, Any] | None = None,
+        compress: bool = False,
     ) -> Path:
         """Write ``arrays`` and a JSON header (``header`` plus the format name and version) as
-        one ``.npz`` atomically. Arrays must not be of object dtype (they would need pickle)."""
+        one ``.npz`` atomically (zip-deflated with ``compress``: frames shrink many times,
+        float vectors barely). Arrays must not be of object dtype (they would need pickle)."""
         if HEADER_KEY in arrays:
             raise ValueError(f"save_arrays: {HEADER_KEY!r} is reserved for the header")
         pickled = [name for name, arr in arrays.items() if np.asarray(arr).dtype.hasobject]
@@ -84,7 +86,8 @@ class FileFormat:
 
         def write(handle: BinaryIO) -> None:
             # numpy's stub lets **kwds collide with ``allow_pickle: bool``; they are all arrays.
-            np.savez(handle, **{HEADER_KEY: np.array(json.dumps(stamped))}, **arrays)  # type: ignore[arg-type]
+            save = np.savez_compressed if compress else np.savez
+            save(handle, **{HEADER_KEY: np.array(json.dumps(stamped))}, **arrays)  # type: ignore[arg-type]
 
         return atomic_write(path, write)
 

@@ -60,10 +60,11 @@ def write_html_report(
     config: dict[str, Any],
     missing: Sequence[str] = (),
 ) -> Path:
-    """Write ``out/report.html``: ``notes`` (paragraphs of plain text; a note opening with
-    ``**`` is a highlighted warning, ``- `` a bullet; other markdown is not interpreted), then ``tables`` (caption, :func:`~advex.analysis.summary.summary_table`),
-    ``images`` (title, PNG path; embedded), ``missing`` (lines saying which pictures the
-    folder cannot give and why) and ``config`` (as JSON)."""
+    """Write ``out/report.html``: ``notes`` (plain-text paragraphs: one opening with ``**`` is
+    a highlighted warning, one opening with ``- `` a bullet; no other markdown), then
+    ``tables`` (caption, :func:`~advex.analysis.summary.summary_table`), ``images`` (title,
+    PNG path; embedded), ``missing`` (lines saying which pictures the folder cannot give and
+    why) and ``config`` (as JSON)."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from advex.atomic_io import load_failure
+from advex.envs.frames import FrameError, FrameSpec
 from advex.file_format import FileFormat
 from advex.types import TransitionBatch
 
@@ -52,15 +54,16 @@ def row_bytes(obs_dim: int, act_dim: int) -> int:
 
 
 def check_fits_in_memory(n_rows: int, obs_dim: int, act_dim: int, what: str,
-                         copies: int = 3) -> None:
+                         copies: int = 3, extra_row_bytes: int = 0) -> None:
     """One clear line, before any work, when ``n_rows`` transitions (held ``copies`` times:
-    collection's staging arrays and the buffer's doubling) exceed the available memory.
+    collection's staging arrays and the buffer's doubling) exceed the available memory;
+    ``extra_row_bytes``: what each row holds beyond the vectors (frames).
     No check where the OS does not report available memory."""
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return
-    need = copies * n_rows * row_bytes(obs_dim, act_dim)
+    need = copies * n_rows * (row_bytes(obs_dim, act_dim) + extra_row_bytes)
     if need > available:
         raise ValueError(
             f"{what}: {n_rows} transitions need about {need / 2**30:.1f} GiB of memory, "
@@ -76,6 +79,19 @@ def _split_hash(indices: np.ndarray, seed: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _check_frame_shape(shape: Any) -> tuple[int, int, int] | None:
+    if shape is None:
+        return None
+    return FrameSpec.of_shape(tuple(int(x) for x in shape)).shape
+
+
+def _frame_fields(shape: tuple[int, int, int] | None) -> dict[str, tuple[tuple[int, ...],
+                                                                       np.dtype]]:
+    if shape is None:
+        return {}
+    return {"frame": (shape, np.dtype(np.uint8)), "next_frame": (shape, np.dtype(np.uint8))}
 
 
 def _check_column_names(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -98,6 +114,11 @@ class ReplayBuffer:
     limit and :class:`BufferFullError` says so when reached. ``extra_columns`` names optional
     per-row int64 labels (the coverage set's ``start_pool`` and ``rollout_step``), given to
     :meth:`add` as keywords, read with :meth:`column` and saved with the buffer.
+
+    ``frame_shape`` ``(H, W, C)``: the buffer also keeps each row's rendered ``frame`` (of
+    ``obs``) and ``next_frame`` (of ``next_obs``) as uint8 (:mod:`advex.envs.frames`), read
+    with :meth:`frames`; both are given to :meth:`add`. A row's two frames are stored apart
+    (not shared with the next row) so any subset of rows stands alone, as the vectors do.
     """
 
     def __init__(
@@ -107,6 +128,7 @@ class ReplayBuffer:
         capacity: int | None = None,
         initial_size: int = 1024,
         extra_columns: tuple[str, ...] = (),
+        frame_shape: tuple[int, int, int] | None = None,
     ) -> None:
         if obs_dim <= 0 or act_dim <= 0:
             raise ValueError(
@@ -118,6 +140,7 @@ class ReplayBuffer:
         self.act_dim = int(act_dim)
         self.capacity = capacity
         self.extra_columns = _check_column_names(tuple(extra_columns))
+        self.frame_shape = _check_frame_shape(frame_shape)
         #: Free-form string facts saved with the buffer (e.g. ``task``, set by collection).
         self.meta: dict[str, str] = {}
         size = capacity if capacity is not None else max(1, initial_size)
@@ -130,7 +153,12 @@ class ReplayBuffer:
     def _schema(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         """Per-row shape and dtype of every stored array, extra columns included."""
         extra = {name: ((), np.dtype(np.int64)) for name in self.extra_columns}
-        return {**_fields(self.obs_dim, self.act_dim), **extra}
+        return {**_fields(self.obs_dim, self.act_dim), **extra,
+                **_frame_fields(self.frame_shape)}
+
+    @property
+    def has_frames(self) -> bool:
+        return self.frame_shape is not None
 
     # ------------------------------------------------------------------ adding
     def __len__(self) -> int:
@@ -163,14 +191,23 @@ class ReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         episode_id: int | np.ndarray,
+        frame: np.ndarray | None = None,
+        next_frame: np.ndarray | None = None,
         **extra: np.ndarray,
     ) -> None:
         """Append ``N`` rows (``obs N x O``, ``act N x A``, ...); single rows may be 1-D.
-        ``extra`` gives every extra column (``N`` ints each), no more and no fewer."""
+        ``extra`` gives every extra column (``N`` ints each), no more and no fewer;
+        ``frame``/``next_frame`` (``N x H x W x C`` uint8) exactly when the buffer keeps
+        frames."""
         if set(extra) != set(self.extra_columns):
             raise ValueError(
                 f"ReplayBuffer.add: extra columns {sorted(extra)} given, the buffer has "
                 f"{sorted(self.extra_columns)}; nothing was added"
+            )
+        if (frame is None or next_frame is None) == self.has_frames:
+            raise ValueError(
+                "ReplayBuffer.add: frame and next_frame must be given exactly when the buffer "
+                f"keeps frames (its frame_shape is {self.frame_shape}); nothing was added"
             )
         obs = np.atleast_2d(np.asarray(obs, dtype=np.float32))
         n = len(obs)
@@ -187,6 +224,12 @@ class ReplayBuffer:
                 for name, value in extra.items()
             },
         }
+        if frame is not None and next_frame is not None:
+            for name, value in (("frame", frame), ("next_frame", next_frame)):
+                if np.asarray(value).dtype != np.uint8:
+                    raise ValueError(f"ReplayBuffer.add: {name} must be uint8, got "
+                                     f"{np.asarray(value).dtype}; nothing was added")
+                values[name] = np.asarray(value).reshape(n, *np.shape(value)[-3:])
         for name, (shape, _) in self._schema().items():
             if values[name].shape[1:] != shape:
                 raise ValueError(
@@ -246,6 +289,20 @@ class ReplayBuffer:
             truncated=d["truncated"][sel].copy(),
         )
 
+    def frames(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of ``(frame, next_frame)`` at ``indices`` (all rows when ``None``), each
+        ``N x H x W x C`` uint8; a buffer without frames says so in one line."""
+        if not self.has_frames:
+            raise FrameError(
+                "this buffer holds no frames; collect with frames (advex collect --frames 64)"
+            )
+        sel: slice | np.ndarray = slice(0, self._len) if indices is None else np.asarray(
+            indices, dtype=np.int64
+        )
+        if isinstance(sel, np.ndarray) and len(sel) and (sel.min() < 0 or sel.max() >= self._len):
+            raise IndexError(f"ReplayBuffer.frames: index out of range for {self._len} rows")
+        return self._data["frame"][sel].copy(), self._data["next_frame"][sel].copy()
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
         """``batch_size`` rows drawn uniformly with replacement."""
         if self._len == 0:
@@ -284,13 +341,14 @@ class ReplayBuffer:
             "capacity": self.capacity,
             "meta": self.meta,
             "extra_columns": list(self.extra_columns),
+            "frame_shape": None if self.frame_shape is None else list(self.frame_shape),
             "fields": {
                 name: {"shape": [self._len, *shape], "dtype": dtype.str}
                 for name, (shape, dtype) in self._schema().items()
             },
         }
         arrays = {name: arr[: self._len] for name, arr in self._data.items()}
-        return BUFFER_FILE.save_arrays(path, arrays, header)
+        return BUFFER_FILE.save_arrays(path, arrays, header, compress=self.has_frames)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:
@@ -300,21 +358,20 @@ class ReplayBuffer:
         try:
             n, obs_dim, act_dim = (int(header[key]) for key in ("length", "obs_dim", "act_dim"))
             extra_columns = _check_column_names(tuple(header.get("extra_columns", [])))
+            frame_shape = header.get("frame_shape")  # files written before frames have none
             buf = cls(
                 obs_dim,
                 act_dim,
                 capacity=header.get("capacity"),
                 initial_size=max(1, n),
                 extra_columns=extra_columns,
+                frame_shape=None if frame_shape is None else tuple(frame_shape),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BUFFER_FILE.fail(path, f"damaged header ({load_failure(exc)})") from None
         if buf.capacity is not None and n > buf.capacity:
             raise BUFFER_FILE.fail(path, f"holds {n} rows, more than its capacity {buf.capacity}")
-        expected = {
-            **_fields(obs_dim, act_dim),
-            **{name: ((), np.dtype(np.int64)) for name in extra_columns},
-        }
+        expected = buf._schema()
         arrays = {
             name: BUFFER_FILE.check_array(path, npz, name, dtype, (n, *shape), finite=True)
             for name, (shape, dtype) in expected.items()

@@ -28,6 +28,7 @@ from advex.envs import (
     get_task,
     make_env,
 )
+from advex.envs.frames import FrameError, FrameSpec, render_frame, rendering_failure
 from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
 from advex.types import Policy
 
@@ -74,6 +75,10 @@ class LeanVectorEnv(VectorEnv):
     Gymnasium's ``AutoresetMode.SAME_STEP`` does, but as one array instead of objects.
     ``ignore_termination=True`` applies ``"free"`` episode rules (:mod:`advex.envs.episodes`):
     the env's termination is reported as ``False`` and episodes end at the time limit only.
+    ``frames`` (envs made to render, :meth:`FrameSpec.env_kwargs`): every reset and step also
+    renders, ``info["frame"]`` (``N x H x W x C`` uint8) is the frame of the returned
+    observation and ``step``'s ``info["next_frame"]`` the frame of the step's true outcome
+    (rendered before an autoreset, like ``final_obs``).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -83,8 +88,10 @@ class LeanVectorEnv(VectorEnv):
         env_fns: list[Callable[[], gym.Env]],
         max_episode_steps: int,
         ignore_termination: bool = False,
+        frames: FrameSpec | None = None,
     ) -> None:
         self.envs = [fn().unwrapped for fn in env_fns]
+        self.frames = frames
         self.ignore_termination = bool(ignore_termination)
         self.num_envs = len(self.envs)
         self.max_episode_steps = int(max_episode_steps)
@@ -111,6 +118,18 @@ class LeanVectorEnv(VectorEnv):
         self._terminated = np.zeros(n, dtype=np.bool_)
         self._truncated = np.zeros(n, dtype=np.bool_)
         self._done = np.zeros(n, dtype=np.bool_)
+        shape = (n, *frames.shape) if frames is not None else (n, 0, 0, 0)
+        self._frame = np.zeros(shape, dtype=np.uint8)
+        self._next_frame = np.zeros(shape, dtype=np.uint8)
+
+    def _render(self, env: gym.Env) -> np.ndarray:
+        assert self.frames is not None
+        try:
+            return render_frame(env, self.frames)
+        except FrameError:
+            raise
+        except Exception as error:  # EGL/OSMesa missing, no GL context: one line, not a trace
+            raise rendering_failure(error) from None
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -122,8 +141,10 @@ class LeanVectorEnv(VectorEnv):
         )
         for i, env in enumerate(self.envs):
             self._obs[i], _ = env.reset(seed=seeds[i], options=options)
+            if self.frames is not None:
+                self._frame[i] = self._render(env)
         self._elapsed[:] = 0
-        return self._obs.copy(), {}
+        return self._obs.copy(), ({"frame": self._frame.copy()} if self.frames else {})
 
     def step(
         self, actions: np.ndarray
@@ -137,12 +158,18 @@ class LeanVectorEnv(VectorEnv):
             terminated[i] = env_terminated and not self.ignore_termination
             elapsed[i] += 1
             truncated[i] = elapsed[i] >= self.max_episode_steps and not terminated[i]
+            if self.frames is not None:
+                self._next_frame[i] = self._frame[i] = self._render(env)
             if terminated[i] or truncated[i]:
                 self._final_obs[i], done[i] = obs, True
                 obs, _ = env.reset()
                 elapsed[i] = 0
+                if self.frames is not None:
+                    self._frame[i] = self._render(env)
             self._obs[i] = obs
-        info = {"final_obs": self._final_obs, "_final_obs": done}
+        info: dict[str, Any] = {"final_obs": self._final_obs, "_final_obs": done}
+        if self.frames is not None:
+            info.update(frame=self._frame, next_frame=self._next_frame)
         return self._obs.copy(), rewards, terminated, truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
@@ -155,21 +182,28 @@ def make_vector_env(
     n_envs: int = 1,
     vectorization: Vectorization = "lean",
     episodes: EpisodeMode = "env",
+    frames: FrameSpec | None = None,
     **env_kwargs: Any,
 ) -> VectorEnv:
     """A vector env of ``n_envs`` copies of ``task`` with same-step autoreset, under the
-    ``episodes`` rules (``"env"``: the task's termination; ``"free"``: time limit only)."""
+    ``episodes`` rules (``"env"``: the task's termination; ``"free"``: time limit only);
+    ``frames``: rendered beside each observation (lean vectorization only)."""
     spec = get_task(task)
     check_episode_mode(episodes)
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if frames is not None:
+        if vectorization != "lean":
+            raise FrameError("frames need vectorization='lean' (the renderers live in-process)")
+        env_kwargs = {**env_kwargs, **frames.env_kwargs()}
 
     def make() -> gym.Env:
         return make_env(spec, episodes=episodes, disable_env_checker=True, **env_kwargs)
 
     if vectorization == "lean":
         return LeanVectorEnv(
-            [make] * n_envs, spec.max_episode_steps, ignore_termination=episodes == "free"
+            [make] * n_envs, spec.max_episode_steps, ignore_termination=episodes == "free",
+            frames=frames,
         )
     if vectorization == "async":
         return AsyncVectorEnv([make] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
@@ -186,18 +220,22 @@ class Collector:
 
     Each :meth:`run` starts fresh episodes from ``reset(seed)``, so a run is a pure function
     of ``(seed, policy)``: the experiment loop can checkpoint between runs and resume exactly.
-    ``episodes``: the episode rules (:mod:`advex.envs.episodes`).
+    ``episodes``: the episode rules (:mod:`advex.envs.episodes`). ``frames``: also render each
+    row's ``frame`` and ``next_frame`` into the buffer (which must keep frames of that shape).
     """
 
     task: str | TaskSpec
     n_envs: int = 1
     vectorization: Vectorization = "lean"
     episodes: EpisodeMode = "env"
+    frames: FrameSpec | None = None
 
     def __post_init__(self) -> None:
         self.spec = get_task(self.task)
         self.task = self.spec.name  # a name from here on: it goes into the buffer's JSON meta
-        self.env = make_vector_env(self.spec, self.n_envs, self.vectorization, self.episodes)
+        self.env = make_vector_env(
+            self.spec, self.n_envs, self.vectorization, self.episodes, frames=self.frames
+        )
         #: Simulator states of the last ``run(..., record_states=True)``.
         self.last_states = np.zeros((0, 0), dtype=np.float64)
 
@@ -235,13 +273,21 @@ class Collector:
         sims = self.env.envs if isinstance(self.env, LeanVectorEnv) else None
         if record_states and sims is None:
             raise ValueError("record_states needs vectorization='lean'")
-        check_fits_in_memory(n_steps, buffer.obs_dim, buffer.act_dim, f"collect {self.task}")
+        frame_bytes = 0 if self.frames is None else 2 * int(np.prod(self.frames.shape))
+        check_fits_in_memory(n_steps, buffer.obs_dim, buffer.act_dim, f"collect {self.task}",
+                             extra_row_bytes=frame_bytes)
         policy = policy if policy is not None else self.random_policy(seed)
         n, obs_dim, act_dim = self.n_envs, buffer.obs_dim, buffer.act_dim
         check_dims(self.spec, obs_dim, act_dim, "buffer")
         if buffer.meta.get("task", self.task) != self.task:
             raise ValueError(
                 f"buffer holds {buffer.meta['task']} transitions; refusing to append {self.task}"
+            )
+        frame_shape = None if self.frames is None else self.frames.shape
+        if buffer.frame_shape != frame_shape:
+            raise FrameError(
+                f"the buffer keeps frames of shape {buffer.frame_shape}, this collector renders "
+                f"{frame_shape}; make the buffer with frame_shape={frame_shape}"
             )
         rows = {
             "obs": np.zeros((n_steps, obs_dim), np.float32),
@@ -252,10 +298,14 @@ class Collector:
             "truncated": np.zeros(n_steps, np.bool_),
             "episode_id": np.zeros(n_steps, np.int64),
         }
+        if frame_shape is not None:
+            rows["frame"] = np.zeros((n_steps, *frame_shape), np.uint8)
+            rows["next_frame"] = np.zeros((n_steps, *frame_shape), np.uint8)
         first_episode = int(buffer.episode_id.max()) + 1 if len(buffer) else 0
         episode = first_episode + np.arange(n)
         next_episode = first_episode + n
-        obs, _ = self.env.reset(seed=seed)
+        obs, reset_info = self.env.reset(seed=seed)
+        frame = reset_info.get("frame")
         low, high = self.action_space.low, self.action_space.high
         bar = tqdm(
             total=n_steps,
@@ -290,6 +340,10 @@ class Collector:
             rows["terminated"][sl] = terminated[:take]
             rows["truncated"][sl] = truncated[:take]
             rows["episode_id"][sl] = episode[:take]
+            if frame is not None:
+                rows["frame"][sl] = frame[:take]
+                rows["next_frame"][sl] = info["next_frame"][:take]
+                frame = info["frame"].copy()
             filled += take
             if any_done:
                 for i in np.flatnonzero(done):
@@ -319,14 +373,19 @@ def collect(
     vectorization: Vectorization = "lean",
     episodes: EpisodeMode = "env",
     progress: bool = True,
+    frames: FrameSpec | None = None,
 ) -> ReplayBuffer:
-    """Fill a buffer with ``n_steps`` transitions of ``policy`` (uniform random by default).
+    """Fill a buffer with ``n_steps`` transitions of ``policy`` (uniform random by default);
+    ``frames``: with each row's rendered frames (a new buffer keeps frames of that shape).
 
     The same ``(task, policy, n_steps, seed, n_envs, episodes)`` gives an identical buffer.
     """
     spec = get_task(task)
-    buffer = buffer if buffer is not None else ReplayBuffer(spec.obs_dim, spec.act_dim)
-    collector = Collector(spec, n_envs=n_envs, vectorization=vectorization, episodes=episodes)
+    if buffer is None:
+        buffer = ReplayBuffer(spec.obs_dim, spec.act_dim,
+                              frame_shape=None if frames is None else frames.shape)
+    collector = Collector(spec, n_envs=n_envs, vectorization=vectorization, episodes=episodes,
+                          frames=frames)
     try:
         return collector.run(buffer, n_steps, seed, policy, progress=progress)
     finally:

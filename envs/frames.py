@@ -1,0 +1,86 @@
+"""Frames: what the robot's camera sees, rendered offscreen beside each state vector.
+
+The background texts frame the robot as partially observed: the learner gets images, not the
+simulator's state. advex renders each observation with MuJoCo's offscreen renderer through
+Gymnasium (``render_mode="rgb_array"`` at ``size x size``, the env's own default camera; the
+arena's is top-down over walls, pillars and boxes) and keeps it as ``uint8`` (grey: one
+channel, ITU-R 601 luma; or RGB). On a machine with no screen, ``MUJOCO_GL=egl`` renders
+through EGL (Debian's ``libegl1 libegl-mesa0 libgl1-mesa-dri``, installed by ``install.sh``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Colour modes of a frame.
+FRAME_COLORS: tuple[str, ...] = ("grey", "rgb")
+#: Luma weights of R, G, B (ITU-R BT.601), as integers over 1000 for exact, fast rounding.
+_LUMA = np.array([299, 587, 114], dtype=np.uint32)
+
+
+class FrameError(ValueError):
+    """Frames asked of something that cannot give them (rendering, sizes, a frameless buffer)."""
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """``size x size`` frames, ``grey`` (1 channel) or ``rgb`` (3)."""
+
+    size: int = 64
+    color: str = "grey"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or not 8 <= self.size <= 1024:
+            raise FrameError(f"frame size must be an integer in [8, 1024], got {self.size!r}")
+        if self.color not in FRAME_COLORS:
+            raise FrameError(
+                f"unknown frame color {self.color!r}; valid: {', '.join(FRAME_COLORS)}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of one stored frame."""
+        return (self.size, self.size, 1 if self.color == "grey" else 3)
+
+    @classmethod
+    def of_shape(cls, shape: tuple[int, ...]) -> FrameSpec:
+        """The spec of stored frames of ``shape`` ``(H, W, C)``."""
+        if len(shape) != 3 or shape[0] != shape[1] or shape[2] not in (1, 3):
+            raise FrameError(f"frames must be square H x W x 1|3, got shape {tuple(shape)}")
+        return cls(int(shape[0]), "grey" if shape[2] == 1 else "rgb")
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """What ``gymnasium.make`` needs to render such frames."""
+        return {"render_mode": "rgb_array", "width": self.size, "height": self.size}
+
+    def convert(self, rgb: np.ndarray) -> np.ndarray:
+        """``H x W x 3`` uint8 render -> ``H x W x C`` uint8 frame."""
+        if self.color == "rgb":
+            return np.ascontiguousarray(rgb, dtype=np.uint8)
+        luma = (rgb.astype(np.uint32) @ _LUMA + 500) // 1000
+        return luma.astype(np.uint8)[..., None]
+
+
+def render_frame(env: Any, spec: FrameSpec) -> np.ndarray:
+    """The current frame of ``env`` (an env made with :meth:`FrameSpec.env_kwargs`)."""
+    rgb = env.render()
+    if rgb is None or np.shape(rgb) != (spec.size, spec.size, 3):
+        raise FrameError(
+            f"the env rendered {None if rgb is None else np.shape(rgb)}, expected "
+            f"({spec.size}, {spec.size}, 3): was it made with render_mode='rgb_array'?"
+        )
+    return spec.convert(rgb)
+
+
+def rendering_failure(error: BaseException) -> FrameError:
+    """One line saying why offscreen rendering could not start, and what fixes it."""
+    backend = os.environ.get("MUJOCO_GL", "unset")
+    return FrameError(
+        f"cannot render frames offscreen (MUJOCO_GL={backend}): {type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else ''}; on a machine with no screen "
+        "set MUJOCO_GL=egl and install libegl1 libegl-mesa0 libgl1-mesa-dri (install.sh does)"
+    )
