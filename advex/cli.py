@@ -114,6 +114,66 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
         print(f"  {name:<26} {value:.6g}")
 
 
+def _cmd_generative_train(args: argparse.Namespace) -> None:
+    from advex.exploration.buffer import ReplayBuffer
+    from advex.models.frame_model import train_frame_model
+    from advex.models.frame_vae import FrameVAEConfig
+    from advex.models.latent_dynamics import LatentDynamicsConfig
+
+    if args.kind != "vae":
+        raise ValueError(f"generative train --kind {args.kind}: not built yet; valid: vae")
+    _check_out_file(args.out)
+    buffer = ReplayBuffer.load(args.buffer)
+    if not buffer.has_frames:
+        raise ValueError(f"{args.buffer} holds no frames; collect with frames "
+                         "(advex collect --frames 64)")
+    size = buffer.frame_shape[0]
+    layers = max(1, (size // 4).bit_length() - 1)
+    vae_config = FrameVAEConfig(frame_shape=buffer.frame_shape, latent_dim=args.latent,
+                                channels=(32, 64, 64, 64, 64)[:layers], steps=args.steps,
+                                decoder=args.decoder)
+    dynamics_config = LatentDynamicsConfig(steps=args.dynamics_steps)
+    model, figures = train_frame_model(buffer, vae_config, dynamics_config, seed=args.seed,
+                                       progress=not args.quiet)
+    model.save(args.out)
+    print(f"wrote a frame model (VAE latent {args.latent}, {args.decoder} decoder, latent "
+          f"dynamics) of {model.task or 'an unnamed task'} to {args.out}")
+    for name, value in figures.items():
+        print(f"  {name:<22} {value:.6g}")
+    if args.coverage_starts and model.task:
+        from advex.analysis.coverage_frames import frame_model_errors
+
+        coverage = _coverage_for(model.task, args.seed, buffer.meta.get("episodes", "env"),
+                                 args.quiet)
+        print("frame prediction MSE on the coverage set's rollouts (pixels in [0, 1]):")
+        print("  " + " ".join(f"{h:>10}" for h in ("steps", "starts", "model", "z'=z", "copy")))
+        for row in frame_model_errors(model, coverage, args.coverage_starts, seed=args.seed):
+            print(f"  {row['horizon']:>10} {row['starts']:>10} {row['model']:>10.5f} "
+                  f"{row['constant']:>10.5f} {row['copy']:>10.5f}")
+
+
+def _cmd_generative_sample(args: argparse.Namespace) -> None:
+    import imageio.v2 as imageio
+    import numpy as np
+
+    from advex.models.frame_model import FrameModel
+
+    _check_out_file(args.out)
+    model = FrameModel.load(args.model)
+    frames = model.vae.sample(args.n, seed=args.seed).numpy()  # n x H x W x C in [0, 1]
+    columns = int(np.ceil(np.sqrt(args.n)))
+    height, width, colors = frames.shape[1:]
+    grid = np.ones(((args.n + columns - 1) // columns * (height + 2), columns * (width + 2),
+                    colors), dtype=np.float32)
+    for i, frame in enumerate(frames):
+        r, c = divmod(i, columns)
+        top, left = r * (height + 2), c * (width + 2)
+        grid[top:top + height, left:left + width] = frame
+    image = (grid * 255).round().astype(np.uint8)
+    imageio.imwrite(args.out, image[..., 0] if colors == 1 else image)
+    print(f"wrote {args.n} samples of {args.model} to {args.out}")
+
+
 def _cmd_fit(args: argparse.Namespace) -> None:
     from advex.analysis.metrics import SupportBox, evaluate_model
     from advex.device import resolve_device
@@ -454,6 +514,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "generative",
+        help="generative models of the robot's frames: train (VAE + latent dynamics), sample",
+    )
+    gen = p.add_subparsers(dest="generative_command", required=True)
+    g = gen.add_parser("train", help="train a frame VAE and its latent dynamics on a buffer's "
+                       "frames; held-out ELBO and frame-prediction errors")
+    g.add_argument("--kind", default="vae", help="vae (draw and gan: not built yet)")
+    g.add_argument("--buffer", type=Path, required=True, help="a buffer with frames")
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--latent", type=_positive_int, default=16)
+    g.add_argument("--decoder", choices=["bernoulli", "gaussian"], default="bernoulli")
+    g.add_argument("--steps", type=_positive_int, default=2000, help="VAE training steps")
+    g.add_argument("--dynamics-steps", type=_positive_int, default=3000)
+    g.add_argument("--coverage-starts", type=int, default=200,
+                   help="coverage rollouts to score frame predictions on (0: skip)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=_cmd_generative_train)
+    g = gen.add_parser("sample", help="a PNG grid of frames the VAE generates")
+    g.add_argument("--model", type=Path, required=True)
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--n", type=_positive_int, default=16)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_cmd_generative_sample)
 
     p = sub.add_parser(
         "plan",

@@ -121,17 +121,20 @@ def check_finite(loss: torch.Tensor, *, model: str, step: int, what: str = "loss
 
 
 def seeded_init_(module: nn.Module, seed: int) -> None:
-    """Re-initialise every ``Linear``/``LSTMCell`` of ``module`` from ``seed``, in place.
+    """Re-initialise every ``Linear``/``Conv2d``/``ConvTranspose2d``/``LSTMCell`` of ``module``
+    from ``seed``, in place.
 
-    Uses PyTorch's default bounds (``U(+-1/sqrt(fan_in))`` for Linear, ``U(+-1/sqrt(hidden))``
-    for LSTM cells) but a private ``torch.Generator``, so building a model neither reads nor
-    advances the global RNG and the same seed always gives the same weights.
+    Uses PyTorch's default bounds (``U(+-1/sqrt(fan_in))`` for Linear and convolutions,
+    ``U(+-1/sqrt(hidden))`` for LSTM cells) but a private ``torch.Generator``, so building a
+    model neither reads nor advances the global RNG and the same seed always gives the same
+    weights.
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for sub in module.modules():
-            if isinstance(sub, nn.Linear):
-                bound = 1.0 / math.sqrt(sub.in_features)
+            if isinstance(sub, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(sub.weight)
+                bound = 1.0 / math.sqrt(fan_in)
                 sub.weight.uniform_(-bound, bound, generator=gen)
                 if sub.bias is not None:
                     sub.bias.uniform_(-bound, bound, generator=gen)
