@@ -27,13 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from advex.envs.frames import FrameError
 from advex.seeding import isolated_global_rngs
 
-from .generative_data import CheckpointMixin, check_finite, checkpoint_format, seeded_init_
-from .vae import VAEHistory, kl_to_standard_normal, reparameterize
+from .generative_data import CheckpointMixin, checkpoint_format, seeded_init_
+from .vae import VAEHistory, kl_to_standard_normal, maximise_elbo, reparameterize
 
 #: Decoder likelihoods of a :class:`FrameVAE`.
 FRAME_DECODERS: tuple[str, ...] = ("bernoulli", "gaussian")
@@ -177,21 +176,5 @@ class FrameVAE(CheckpointMixin, nn.Module):
         frames_to_unit(data[:1], cfg.frame_shape, "FrameVAE.fit")  # shape check, first
         if len(data) < 1:
             raise FrameError("FrameVAE.fit: no frames")
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
-        history = VAEHistory()
-        batch = min(cfg.batch_size, len(data))
-        for step in tqdm(range(cfg.steps), desc="frame VAE", disable=not progress):
-            x = data[torch.randint(len(data), (batch,), generator=gen)]
-            recon, kl = self.elbo_terms(x, gen)
-            warmup = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-            loss = -(recon - warmup * cfg.beta * kl).mean()
-            check_finite(loss, model="FrameVAE", step=step)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            history.loss.append(loss.item())
-            history.reconstruction_log_lik.append(recon.mean().item())
-            history.kl.append(kl.mean().item())
-        return history
+        return maximise_elbo(self, data, cfg, seed=seed, progress=progress, name="FrameVAE")
 

@@ -17,8 +17,9 @@ Shapes: ``B`` batch, ``D`` data dim (``input_dim``), ``L`` latent dim, ``S`` MC 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -103,6 +104,53 @@ def reparameterize(
     """
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     return mu + torch.exp(0.5 * log_var) * eps
+
+
+class ELBOModel(Protocol):
+    """What :func:`maximise_elbo` trains: parameters and one-sample ELBO terms per row."""
+
+    def parameters(self) -> Iterator[nn.Parameter]: ...
+
+    def elbo_terms(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class ELBOTraining(Protocol):
+    """The training fields :func:`maximise_elbo` reads off a model's config."""
+
+    lr: float
+    batch_size: int
+    steps: int
+    beta: float
+    kl_warmup_steps: int
+
+
+def maximise_elbo(
+    model: ELBOModel, data: torch.Tensor, cfg: ELBOTraining, *, seed: int, progress: bool,
+    name: str,
+) -> VAEHistory:
+    """Adam on minibatches of ``data`` (``N x ...``, drawn with replacement from ``seed``),
+    loss ``-(log p(x|z) - w * beta * KL)`` with the KL weight ``w`` ramped from 0 to 1 over
+    ``kl_warmup_steps`` (Bowman et al. 2016); ``NonFiniteLossError`` on a NaN/inf loss. The
+    one training loop of :class:`VAE` and the frame VAE."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history = VAEHistory()
+    batch = min(cfg.batch_size, len(data))
+    for step in tqdm(range(cfg.steps), desc=name, disable=not progress):
+        x = data[torch.randint(len(data), (batch,), generator=gen)]
+        recon, kl = model.elbo_terms(x, gen)
+        warmup = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        loss = -(recon - warmup * cfg.beta * kl).mean()
+        check_finite(loss, model=name, step=step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.loss.append(loss.item())
+        history.reconstruction_log_lik.append(recon.mean().item())
+        history.kl.append(kl.mean().item())
+    return history
 
 
 def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
@@ -208,23 +256,7 @@ class VAE(CheckpointMixin, nn.Module):
             std = data.std(dim=0) if len(data) > 1 else torch.ones(cfg.input_dim)
             self.data_mean.copy_(data.mean(dim=0))
             self.data_std.copy_(std.clamp_min(1e-6))
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
-        history = VAEHistory()
-        batch = min(cfg.batch_size, len(data))
-        for step in tqdm(range(cfg.steps), desc="VAE", disable=not progress):
-            x = data[torch.randint(len(data), (batch,), generator=gen)]
-            recon, kl = self.elbo_terms(x, gen)
-            warmup = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-            loss = -(recon - warmup * cfg.beta * kl).mean()
-            check_finite(loss, model="VAE", step=step)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            history.loss.append(loss.item())
-            history.reconstruction_log_lik.append(recon.mean().item())
-            history.kl.append(kl.mean().item())
-        return history
+        return maximise_elbo(self, data, cfg, seed=seed, progress=progress, name="VAE")
 
     def latent_gradient_estimates(
         self,
