@@ -276,6 +276,17 @@ def _cmd_compare(args: argparse.Namespace) -> None:
             overrides["evaluation"] = {**base, key: value}
     if args.strategies is not None:
         overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if args.model is not None and "model_config" not in (
+        read_json(args.config) if args.config else {}
+    ):  # another kind: keep the architecture fields it shares (hidden sizes), drop the rest
+        from dataclasses import fields
+
+        from advex.models.factory import MODEL_KINDS
+
+        if args.model in MODEL_KINDS:
+            known = {f.name for f in fields(MODEL_KINDS[args.model][1])}
+            base = overrides.get("model_config", ExperimentConfig().model_config)
+            overrides["model_config"] = {k: v for k, v in base.items() if k in known}
     cfg = ExperimentConfig.from_dict(overrides)
     device = resolve_device(args.device)
     out = args.out or Path("runs") / (cfg.task.replace("/", "_") if overrides else "default")
@@ -439,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="train a transition model on a buffer; print held-out metrics")
     p.add_argument("--buffer", type=Path, required=True)
-    p.add_argument("--model", default="ensemble", help="mlp or ensemble")
+    p.add_argument("--model", default="ensemble", help="mlp, ensemble or cgan")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--task", default=None, help="default: the task recorded in the buffer")
     p.add_argument("--epochs", type=_positive_int, default=200, help="max epochs")
@@ -472,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_int_list, default=None, help="comma-separated, e.g. 0,1,2")
     p.add_argument("--steps", type=_positive_int, default=None, help="env steps per run")
     p.add_argument("--round", type=_positive_int, default=None, help="env steps per round")
-    p.add_argument("--model", default=None, help="mlp or ensemble")
+    p.add_argument("--model", default=None, help="mlp, ensemble or cgan")
     p.add_argument("--n-envs", type=_positive_int, default=None)
     p.add_argument("--episodes", choices=EPISODE_MODES, default=None, help=EPISODES_HELP)
     p.add_argument(

@@ -2,6 +2,7 @@
 and the generative modules (GAN, VAE, DRAW) for learned state/observation modelling."""
 
 from advex.models.base import ModelFileError, ModelInputError, TransitionModel
+from advex.models.cgan import CGANConfig, CGANModel
 from advex.models.draw import DRAW, DRAWConfig, DRAWHistory, DRAWOutput
 from advex.models.ensemble import EnsembleConfig, EnsembleLinear, EnsembleModel
 from advex.models.factory import (
@@ -54,6 +55,8 @@ __all__ = [
     "EnsembleModel",
     "MLPConfig",
     "MLPModel",
+    "CGANConfig",
+    "CGANModel",
     "ModelConfig",
     "ModelFileError",
     "ModelInputError",

@@ -293,6 +293,18 @@ class TransitionModel(abc.ABC, nn.Module):
             total += (mean - target).square().sum(dim=1)
         return total / max(obs.shape[0], 1)
 
+    def validation_scores(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        next_obs: torch.Tensor,
+        chunk_size: int = 8192,
+    ) -> torch.Tensor:
+        """``M x O`` per-member, per-dim scores the training loop early-stops on (lower is
+        better; their mean is the history's ``val_loss``): :meth:`member_dim_mse` unless a
+        model needs a score that does not reward collapsing onto the mean (the cGAN)."""
+        return self.member_dim_mse(obs, act, next_obs, chunk_size)
+
     def fit(
         self,
         data: Any,

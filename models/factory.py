@@ -11,16 +11,18 @@ from typing import Any, TypeAlias
 
 from advex.config import dataclass_from_dict
 from advex.models.base import TransitionModel
+from advex.models.cgan import CGANConfig, CGANModel
 from advex.models.ensemble import EnsembleConfig, EnsembleModel
 from advex.models.mlp import MLPConfig, MLPModel
 
 #: Any model architecture config.
-ModelConfig: TypeAlias = MLPConfig | EnsembleConfig
+ModelConfig: TypeAlias = MLPConfig | EnsembleConfig | CGANConfig
 
 #: kind -> (model class, config class).
 MODEL_KINDS: dict[str, tuple[type[TransitionModel], type]] = {
     "mlp": (MLPModel, MLPConfig),
     "ensemble": (EnsembleModel, EnsembleConfig),
+    "cgan": (CGANModel, CGANConfig),
 }
 
 
@@ -44,7 +46,7 @@ def make_model(
     act_dim: int,
     config: ModelConfig | Mapping[str, Any] | None = None,
 ) -> TransitionModel:
-    """A fresh (untrained) model of ``kind`` (``"mlp"`` or ``"ensemble"``).
+    """A fresh (untrained) model of ``kind`` (``"mlp"``, ``"ensemble"`` or ``"cgan"``).
 
     ``config``: that kind's config dataclass, a dict of its fields, or ``None`` for defaults.
     """

@@ -358,7 +358,9 @@ def _train(
         val_loss = math.nan
         member_scores = None
         if held_out is not None:
-            member_scores = model.member_dim_mse(*held_out, config.eval_chunk_size).mean(dim=-1)
+            member_scores = model.validation_scores(*held_out, config.eval_chunk_size).mean(
+                dim=-1
+            )
             val_loss = float(member_scores.mean())
             if not math.isfinite(val_loss):
                 raise diverged(epoch, "validation loss")

@@ -68,7 +68,7 @@ def test_factory_defaults_and_errors() -> None:
     assert ensemble.config.hidden_sizes == (200, 200, 200, 200)
     assert ensemble.output.weight.shape == (7, 200, 10)
     assert isinstance(make_model("mlp", 5, 2), MLPModel)
-    with pytest.raises(UnknownModelKindError, match="valid kinds: ensemble, mlp"):
+    with pytest.raises(UnknownModelKindError, match="valid kinds: cgan, ensemble, mlp"):
         make_model("transformer", 5, 2)
     with pytest.raises(TypeError, match="EnsembleConfig"):
         make_model("ensemble", 5, 2, MLPConfig())
