@@ -7,6 +7,7 @@ return over seeds with a 95 % bootstrap CI, and the mean planning milliseconds p
 
     python benchmarks/control.py RUN [RUN ...] [--strategies random,adversarial-sf,...]
         [--episodes 2] [--horizon 25 --candidates 60 --iterations 3] [--out control.csv]
+        [--threads 1]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from advex.agents.planning import PlanConfig, run_planning
 from advex.analysis.statistics import bootstrap_ci, mean
@@ -50,7 +52,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--sim-episodes", type=int, default=None, help="default: --episodes")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: the planner's batches are small; more threads "
+                        "only spin on a loaded machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     plan = dict(planner=args.planner, horizon=args.horizon, candidates=args.candidates,
                 iterations=args.iterations)
     rows = []
