@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from advex.envs.episodes import EPISODE_MODES
 
@@ -120,13 +120,16 @@ def _cmd_generative_train(args: argparse.Namespace) -> None:
     from advex.models.frame_vae import FrameVAEConfig
     from advex.models.latent_dynamics import LatentDynamicsConfig
 
-    if args.kind != "vae":
-        raise ValueError(f"generative train --kind {args.kind}: not built yet; valid: vae")
+    if args.kind not in ("vae", "draw"):
+        raise ValueError(f"generative train --kind {args.kind}: not built yet; valid: vae, draw")
     _check_out_file(args.out)
     buffer = ReplayBuffer.load(args.buffer)
     if not buffer.has_frames:
         raise ValueError(f"{args.buffer} holds no frames; collect with frames "
                          "(advex collect --frames 64)")
+    if args.kind == "draw":
+        _train_draw(args, buffer)
+        return
     size = buffer.frame_shape[0]
     layers = max(1, (size // 4).bit_length() - 1)
     vae_config = FrameVAEConfig(frame_shape=buffer.frame_shape, latent_dim=args.latent,
@@ -152,6 +155,36 @@ def _cmd_generative_train(args: argparse.Namespace) -> None:
                   f"{row['constant']:>10.5f} {row['copy']:>10.5f}")
 
 
+def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
+    import torch
+
+    from advex.analysis.draw_plot import plot_draw_steps
+    from advex.envs.frames import grey_unit
+    from advex.models.draw import DRAW, DRAWConfig
+    from advex.models.frame_model import episode_split
+
+    images = grey_unit(buffer.frames()[0])
+    train, test = episode_split(buffer.episode_id, 0.1)
+    height, width = images.shape[1:]
+    config = DRAWConfig(height=height, width=width, attention=not args.no_attention,
+                        glimpses=args.glimpses, read_n=args.read_n, write_n=args.write_n,
+                        latent_dim=args.latent, train_steps=args.steps)
+    model = DRAW(config, seed=args.seed)
+    model.fit(images[train], seed=args.seed, progress=not args.quiet)
+    model.save(args.out)
+    attention = "no attention" if args.no_attention else f"attention {args.read_n}/{args.write_n}"
+    print(f"wrote a DRAW model ({config.glimpses} glimpses, {attention}) to {args.out}")
+    if len(test):
+        with torch.no_grad():
+            total, recon, kl = model.loss(torch.as_tensor(images[test]),
+                                          torch.Generator().manual_seed(args.seed))
+        print(f"  heldout_loss          {float(total):.6g}  (nats per frame: reconstruction "
+              f"{float(recon):.6g} + KL {float(kl):.6g})")
+        steps = args.out.with_suffix(".steps.png")
+        plot_draw_steps(model, images[test][:4], steps, seed=args.seed)
+        print(f"  glimpses of 4 held-out frames: {steps}")
+
+
 def _cmd_generative_sample(args: argparse.Namespace) -> None:
     import imageio.v2 as imageio
     import numpy as np
@@ -159,8 +192,13 @@ def _cmd_generative_sample(args: argparse.Namespace) -> None:
     from advex.models.frame_model import FrameModel
 
     _check_out_file(args.out)
-    model = FrameModel.load(args.model)
-    frames = model.vae.sample(args.n, seed=args.seed).numpy()  # n x H x W x C in [0, 1]
+    from advex.models.draw import DRAW
+    from advex.models.generative_data import GenerativeCheckpointError
+
+    try:
+        frames = FrameModel.load(args.model).vae.sample(args.n, seed=args.seed).numpy()
+    except GenerativeCheckpointError:  # not a frame model: a DRAW file, or one line
+        frames = DRAW.load(args.model).generate(args.n, seed=args.seed).numpy()[..., None]
     columns = int(np.ceil(np.sqrt(args.n)))
     height, width, colors = frames.shape[1:]
     grid = np.ones(((args.n + columns - 1) // columns * (height + 2), columns * (width + 2),
@@ -533,13 +571,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen = p.add_subparsers(dest="generative_command", required=True)
     g = gen.add_parser("train", help="train a frame VAE and its latent dynamics on a buffer's "
                        "frames; held-out ELBO and frame-prediction errors")
-    g.add_argument("--kind", default="vae", help="vae (draw and gan: not built yet)")
+    g.add_argument("--kind", default="vae",
+                   help="vae: VAE + latent dynamics; draw: DRAW (grey frames); gan: not yet")
     g.add_argument("--buffer", type=Path, required=True, help="a buffer with frames")
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--latent", type=_positive_int, default=16)
     g.add_argument("--decoder", choices=["bernoulli", "gaussian"], default="bernoulli")
     g.add_argument("--steps", type=_positive_int, default=2000, help="VAE training steps")
     g.add_argument("--dynamics-steps", type=_positive_int, default=3000)
+    g.add_argument("--no-attention", action="store_true", help="draw: read/write whole frames")
+    g.add_argument("--glimpses", type=_positive_int, default=8, help="draw: T")
+    g.add_argument("--read-n", type=_positive_int, default=5, help="draw: read grid N x N")
+    g.add_argument("--write-n", type=_positive_int, default=5, help="draw: write grid N x N")
     g.add_argument("--coverage-starts", type=int, default=200,
                    help="coverage rollouts to score frame predictions on (0: skip)")
     g.add_argument("--seed", type=int, default=0)

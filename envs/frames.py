@@ -84,3 +84,15 @@ def rendering_failure(error: BaseException) -> FrameError:
         f"{str(error).splitlines()[0] if str(error) else ''}; on a machine with no screen "
         "set MUJOCO_GL=egl and install libegl1 libegl-mesa0 libgl1-mesa-dri (install.sh does)"
     )
+
+
+def grey_unit(frames: np.ndarray) -> np.ndarray:
+    """``N x H x W x 1`` uint8 grey frames -> ``N x H x W`` float32 in ``[0, 1]`` (what the
+    image models read); RGB frames are one line."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 1 or frames.dtype != np.uint8:
+        raise FrameError(
+            f"expected grey uint8 frames N x H x W x 1, got {frames.dtype} {frames.shape} "
+            "(collect with --frame-color grey)"
+        )
+    return frames[..., 0].astype(np.float32) / 255.0

@@ -96,12 +96,14 @@ class AttentionParams(NamedTuple):
 
 class DRAWOutput(NamedTuple):
     """What one pass over a batch gives: final canvas logits ``c_T`` (``B x H x W``), the
-    reconstruction loss and summed KL per image (``B`` each), and canvases ``T x B x H x W``."""
+    reconstruction loss and summed KL per image (``B`` each), canvases ``T x B x H x W`` and
+    each step's write window (``None`` entries without attention)."""
 
     canvas_logits: torch.Tensor
     reconstruction: torch.Tensor
     kl: torch.Tensor
     canvases: torch.Tensor
+    windows: tuple[AttentionParams | None, ...] = ()
 
 
 def attention_params(raw: torch.Tensor, height: int, width: int, n: int) -> AttentionParams:
@@ -191,15 +193,19 @@ class DRAW(CheckpointMixin, nn.Module):
 
     def write(self, h_dec: torch.Tensor) -> torch.Tensor:
         """Canvas update ``B x H x W`` from the decoder state."""
+        return self._write(h_dec)[0]
+
+    def _write(self, h_dec: torch.Tensor) -> tuple[torch.Tensor, AttentionParams | None]:
+        """:meth:`write` and where it wrote (``None`` without attention)."""
         cfg = self.config
         content = self.write_content(h_dec)
         if not cfg.attention:
-            return content.view(-1, cfg.height, cfg.width)
+            return content.view(-1, cfg.height, cfg.width), None
         raw = self.write_attention(h_dec)
         params = attention_params(raw, cfg.height, cfg.width, cfg.write_n)
         fx, fy = filterbanks(params, cfg.height, cfg.width, cfg.write_n, cfg.eps)
         patch = content.view(-1, cfg.write_n, cfg.write_n)
-        return write_patch(patch, fx, fy, params.gamma)
+        return write_patch(patch, fx, fy, params.gamma), params
 
     # ----------------------------------------------------------------------------- passes
     def _check_images(self, x: torch.Tensor, where: str) -> torch.Tensor:
@@ -227,7 +233,7 @@ class DRAW(CheckpointMixin, nn.Module):
         h_enc, c_enc = self._zero_state(batch, cfg.encoder_size)
         h_dec, c_dec = self._zero_state(batch, cfg.decoder_size)
         kl = torch.zeros(batch)
-        canvases = []
+        canvases, windows = [], []
         for _ in range(cfg.glimpses):
             x_hat = x - torch.sigmoid(canvas)
             r = self.read(x, x_hat, h_dec)
@@ -236,10 +242,23 @@ class DRAW(CheckpointMixin, nn.Module):
             log_var = log_var.clamp(-12.0, 6.0)  # keeps exp() finite
             z = reparameterize(mu, log_var, generator)
             h_dec, c_dec = self.decoder(z, (h_dec, c_dec))
-            canvas = canvas + self.write(h_dec)
+            update, window = self._write(h_dec)
+            canvas = canvas + update
             kl = kl + kl_to_standard_normal(mu, log_var)
             canvases.append(canvas)
-        return DRAWOutput(canvas, self.reconstruction_loss(x, canvas), kl, torch.stack(canvases))
+            windows.append(window)
+        return DRAWOutput(canvas, self.reconstruction_loss(x, canvas), kl, torch.stack(canvases),
+                          tuple(windows))
+
+    @torch.no_grad()
+    def paint(
+        self, x: torch.Tensor, *, seed: int = 0
+    ) -> tuple[torch.Tensor, list[AttentionParams | None]]:
+        """Reconstruct ``x`` step by step: ``sigmoid(c_t)`` of every glimpse
+        (``T x B x H x W``) and where each step wrote (its write :class:`AttentionParams`,
+        ``None`` without attention): the window's centre, stride and filter width."""
+        out = self(x, torch.Generator().manual_seed(seed))
+        return torch.sigmoid(out.canvases), list(out.windows)
 
     def reconstruction_loss(self, x: torch.Tensor, canvas_logits: torch.Tensor) -> torch.Tensor:
         """Bernoulli cross-entropy per image (``B``), ``eps`` inside the logs against NaN."""

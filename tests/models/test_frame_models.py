@@ -129,7 +129,7 @@ def test_bad_frames_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
                  str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds no frames" in err and not out.exists()
-    assert main(["generative", "train", "--kind", "draw", "--buffer",
+    assert main(["generative", "train", "--kind", "gan", "--buffer",
                  str(tmp_path / "plain.npz"), "--out", str(out)]) == 2
     assert "not built yet" in capsys.readouterr().err
 
@@ -148,3 +148,31 @@ def test_cli_trains_scores_and_samples(
     from matplotlib.image import imread
 
     assert imread(tmp_path / "g.png").shape[:2] == (36, 36)  # 2 x 2 frames of 16 + 2 border
+
+
+def test_draw_on_frames_with_its_glimpses(
+    frames_buffer: ReplayBuffer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from advex.envs.frames import grey_unit
+    from advex.models.draw import DRAW, DRAWConfig
+
+    images = grey_unit(frames_buffer.frames()[0][:8])
+    model = DRAW(DRAWConfig(height=16, width=16, glimpses=3, read_n=3, write_n=3,
+                            encoder_size=16, decoder_size=16, latent_dim=4))
+    canvases, windows = model.paint(torch.as_tensor(images))
+    assert canvases.shape == (3, 8, 16, 16) and len(windows) == 3
+    assert all(w is not None and w.gx.shape == (8,) for w in windows)
+    blind = DRAW(DRAWConfig(height=16, width=16, glimpses=3, attention=False,
+                            encoder_size=16, decoder_size=16, latent_dim=4))
+    assert blind.paint(torch.as_tensor(images))[1] == [None, None, None]
+    with pytest.raises(FrameError, match="grey uint8 frames"):
+        grey_unit(np.zeros((2, 16, 16, 3), np.uint8))
+    frames_buffer.save(tmp_path / "b.npz")
+    out = tmp_path / "draw.pt"
+    assert main(["generative", "train", "--kind", "draw", "--buffer", str(tmp_path / "b.npz"),
+                 "--out", str(out), "--steps", "3", "--glimpses", "3", "--read-n", "3",
+                 "--write-n", "3", "--latent", "4", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "heldout_loss" in printed and (tmp_path / "draw.steps.png").is_file()
+    assert main(["generative", "sample", "--model", str(out), "--out", str(tmp_path / "s.png"),
+                 "--n", "4"]) == 0
