@@ -176,3 +176,18 @@ def test_draw_on_frames_with_its_glimpses(
     assert "heldout_loss" in printed and (tmp_path / "draw.steps.png").is_file()
     assert main(["generative", "sample", "--model", str(out), "--out", str(tmp_path / "s.png"),
                  "--n", "4"]) == 0
+
+
+def test_a_stray_background_pixel_costs_next_to_nothing(
+    trained: tuple[FrameModel, dict], frames_buffer: ReplayBuffer
+) -> None:
+    """No per-pixel standardisation: the vector VAE's standardised constant pixels made one
+    background pixel at +0.01 cost a frame 1.5e11 nats of ELBO; here it costs under one."""
+    vae = trained[0].vae
+    frame = frames_buffer.frames()[0][:1].copy()
+    background = np.argwhere(frames_buffer.frames()[0].max(axis=0)[..., 0] == 0)
+    assert len(background), "the frames have no constant background pixel"
+    stray = frame.copy()
+    stray[0, background[0][0], background[0][1], 0] += 3  # +0.012 in [0, 1]
+    elbo = vae.elbo(frame, n_samples=20).item()
+    assert abs(vae.elbo(stray, n_samples=20).item() - elbo) < 1.0
