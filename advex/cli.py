@@ -131,6 +131,11 @@ def _cmd_generative_train(args: argparse.Namespace) -> None:
         _train_draw(args, buffer)
         return
     size = buffer.frame_shape[0]
+    if size not in (8, 16, 32, 64, 128):
+        raise ValueError(f"the frame VAE takes frames of 8, 16, 32, 64 or 128 pixels a side; "
+                         f"{args.buffer} holds {size}")
+    if args.coverage_starts < 0:
+        raise ValueError(f"--coverage-starts must be >= 0, got {args.coverage_starts}")
     layers = max(1, (size // 4).bit_length() - 1)
     vae_config = FrameVAEConfig(frame_shape=buffer.frame_shape, latent_dim=args.latent,
                                 channels=(32, 64, 64, 64, 64)[:layers], steps=args.steps,
@@ -175,11 +180,13 @@ def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
     attention = "no attention" if args.no_attention else f"attention {args.read_n}/{args.write_n}"
     print(f"wrote a DRAW model ({config.glimpses} glimpses, {attention}) to {args.out}")
     if len(test):
-        with torch.no_grad():
-            total, recon, kl = model.loss(torch.as_tensor(images[test]),
-                                          torch.Generator().manual_seed(args.seed))
-        print(f"  heldout_loss          {float(total):.6g}  (nats per frame: reconstruction "
-              f"{float(recon):.6g} + KL {float(kl):.6g})")
+        held, gen = torch.as_tensor(images[test]), torch.Generator().manual_seed(args.seed)
+        with torch.no_grad():  # in chunks: DRAW keeps T canvases per frame
+            parts = [model(held[i:i + 256], gen) for i in range(0, len(held), 256)]
+        recon = float(torch.cat([p.reconstruction for p in parts]).mean())
+        kl = float(torch.cat([p.kl for p in parts]).mean())
+        print(f"  heldout_loss          {recon + kl:.6g}  (nats per frame: reconstruction "
+              f"{recon:.6g} + KL {kl:.6g})")
         steps = args.out.with_suffix(".steps.png")
         plot_draw_steps(model, images[test][:4], steps, seed=args.seed)
         print(f"  glimpses of 4 held-out frames: {steps}")
@@ -197,7 +204,9 @@ def _cmd_generative_sample(args: argparse.Namespace) -> None:
 
     try:
         frames = FrameModel.load(args.model).vae.sample(args.n, seed=args.seed).numpy()
-    except GenerativeCheckpointError:  # not a frame model: a DRAW file, or one line
+    except GenerativeCheckpointError as error:
+        if "advex-draw" not in str(error):  # missing, damaged, another kind: its own line
+            raise
         frames = DRAW.load(args.model).generate(args.n, seed=args.seed).numpy()[..., None]
     columns = int(np.ceil(np.sqrt(args.n)))
     height, width, colors = frames.shape[1:]

@@ -37,8 +37,10 @@ def coverage_frames(
             for t in range(steps):
                 obs, *_ = env.step(coverage.act[start, t])
                 frames[row, t + 1] = render_frame(env, spec)
-            np.testing.assert_allclose(obs, coverage.obs[start, steps], rtol=1e-4, atol=1e-4,
-                                       err_msg="the replay left the recorded rollout")
+            gap = float(np.max(np.abs(obs - coverage.obs[start, steps])))
+            if not np.allclose(obs, coverage.obs[start, steps], rtol=1e-4, atol=1e-4):
+                raise ValueError(f"coverage_frames: the replay of start {int(start)} left the "
+                                 f"recorded rollout (largest gap {gap:.3g}): not this set's task?")
     finally:
         env.close()
     return frames, coverage.act[starts, :steps].astype(np.float32)

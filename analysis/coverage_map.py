@@ -75,9 +75,12 @@ def draw_arena(ax: Any) -> None:
         size = model.geom_size[g]
         if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CYLINDER:
             ax.add_patch(Circle((x, y), size[0], color="dimgray", zorder=3))
-        else:  # boxes: half-extents (axis-aligned in this arena)
+        else:  # boxes: half-extents, turned about z by the geom's yaw
+            w, _, _, z = model.geom_quat[g]
+            yaw = np.degrees(2 * np.arctan2(z, w))
             ax.add_patch(Rectangle((x - size[0], y - size[1]), 2 * size[0], 2 * size[1],
-                                   color="dimgray", zorder=3))
+                                   angle=yaw, rotation_point="center", color="dimgray",
+                                   zorder=3))
     ax.plot(*ARENA_GOAL, marker="*", color="green", ms=12, zorder=4)
     ax.set_aspect("equal")
 

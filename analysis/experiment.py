@@ -346,6 +346,7 @@ def run_references(
         done = read_json(progress_path)
         if not isinstance(done, dict) or not {"points", "rows", "wall_s"} <= set(done):
             raise ValueError(f"{progress_path}: damaged reference progress (keys missing)")
+        write_job_rows(run_dir, done["rows"])  # a kill between progress and rows file
     if "oracle" in cfg.references and oracle is None:
         raise ValueError("run_references: the oracle reference needs an oracle coverage set")
     spec = get_task(cfg.task)
@@ -356,40 +357,42 @@ def run_references(
     log = RunLog(run_dir, tensorboard)
     bar = tqdm(total=len(points), desc=f"references seed {seed}", disable=not progress,
                leave=False)
-    for r in range(cfg.n_rounds):
-        start = time.perf_counter()
-        n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
-        collect(cfg.task, n_steps=n_new, seed=round_seed(seed, r, "reference-random"),
-                n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes),
-                buffer=random_data, progress=False)
-        if r not in points or r in done["points"]:
-            continue
-        budget = len(random_data)
-        scores: dict[str, dict[str, Score]] = {}
-        if "no-change" in cfg.references:
-            scores["no-change"] = no_change
-        if "ridge" in cfg.references:
-            scores["ridge"] = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
-        if "oracle" in cfg.references:
-            assert oracle is not None
-            # Nested draws: each budget's rows extend the previous budget's.
-            data = oracle_batch(oracle, budget, derive_seed(seed, "oracle"))
-            scores["oracle"], fits = evaluate_fits(
-                cfg.model, cfg.model_config, data, coverage, eval_cfg, seed
-            )
-            if r == cfg.n_rounds - 1:
-                save_final_model(run_dir, fits.models[0], cfg.task)
-        done["wall_s"] += time.perf_counter() - start
-        for name, reference_scores in scores.items():
-            done["rows"] += _rows(cfg, name, seed, budget, done["wall_s"], reference_scores)
-        done["points"].append(r)
-        write_json_atomic(progress_path, done)
-        write_job_rows(run_dir, done["rows"])
-        for name, reference_scores in scores.items():
-            log.scalars(f"heldout/{name}", {k: v.value for k, v in reference_scores.items()},
-                        budget)
-        log.flush()
-        bar.update(1)
-    bar.close()
-    log.close()
+    try:
+        for r in range(cfg.n_rounds):
+            start = time.perf_counter()
+            n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
+            collect(cfg.task, n_steps=n_new, seed=round_seed(seed, r, "reference-random"),
+                    n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes),
+                    buffer=random_data, progress=False)
+            if r not in points or r in done["points"]:
+                continue
+            budget = len(random_data)
+            scores: dict[str, dict[str, Score]] = {}
+            if "no-change" in cfg.references:
+                scores["no-change"] = no_change
+            if "ridge" in cfg.references:
+                scores["ridge"] = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
+            if "oracle" in cfg.references:
+                assert oracle is not None
+                # Nested draws: each budget's rows extend the previous budget's.
+                data = oracle_batch(oracle, budget, derive_seed(seed, "oracle"))
+                scores["oracle"], fits = evaluate_fits(
+                    cfg.model, cfg.model_config, data, coverage, eval_cfg, seed
+                )
+                if r == cfg.n_rounds - 1:
+                    save_final_model(run_dir, fits.models[0], cfg.task)
+            done["wall_s"] += time.perf_counter() - start
+            for name, reference_scores in scores.items():
+                done["rows"] += _rows(cfg, name, seed, budget, done["wall_s"], reference_scores)
+            done["points"].append(r)
+            write_json_atomic(progress_path, done)
+            write_job_rows(run_dir, done["rows"])
+            for name, reference_scores in scores.items():
+                values = {k: v.value for k, v in reference_scores.items()}
+                log.scalars(f"heldout/{name}", values, budget)
+            log.flush()
+            bar.update(1)
+    finally:
+        bar.close()
+        log.close()
     return list(done["rows"])

@@ -97,6 +97,8 @@ def write_report(
     text = format_table(table)
     config = _config(out)
     budget = int(frame["env_steps"].max())
+    if is_partial(out) and "steps" in config:  # the configured budget, not the reach so far
+        budget = int(config["steps"])
     notes = [
         *(partial_note(out)[:1] if is_partial(out) else []),
         f"Strategies: {', '.join(sorted(frame['strategy'].unique()))}; "

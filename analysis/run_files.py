@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advex.analysis.checkpoint import Checkpointer
+from advex.analysis.checkpoint import Checkpointer, CheckpointError
 from advex.analysis.coverage_set import CoverageSet
-from advex.exploration.buffer import ReplayBuffer
+from advex.exploration.buffer import BufferFileError, ReplayBuffer
 from advex.models import TransitionModel
 
 #: The evaluation fit each job keeps from its last point (written by the experiment loop).
@@ -27,13 +27,20 @@ def coverage_set(out: Path, seed: int) -> CoverageSet | None:
 
 
 def final_buffer(out: Path, strategy: str, seed: int) -> ReplayBuffer | None:
-    """The buffer of the job's last checkpoint (all its data), if the folder has one."""
-    folder = Checkpointer(job_dir(out, strategy, seed)).latest_folder()
-    path = None if folder is None else folder / "buffer.npz"
-    return ReplayBuffer.load(path) if path is not None and path.is_file() else None
+    """The buffer of the job's last checkpoint (all its data), if the folder has one that
+    reads (a running job may move its checkpoint away between the pointer and the file)."""
+    try:
+        folder = Checkpointer(job_dir(out, strategy, seed)).latest_folder()
+        path = None if folder is None else folder / "buffer.npz"
+        return ReplayBuffer.load(path) if path is not None and path.is_file() else None
+    except (CheckpointError, BufferFileError, OSError):
+        return None
 
 
 def final_model(out: Path, job: str, seed: int) -> TransitionModel | None:
-    """The job's first evaluation fit at its last point, if it was kept."""
+    """The job's first evaluation fit at its last point, if it was kept (and reads)."""
     path = job_dir(out, job, seed) / FINAL_MODEL_FILE
-    return TransitionModel.load(path) if path.is_file() else None
+    try:
+        return TransitionModel.load(path) if path.is_file() else None
+    except (ValueError, OSError):
+        return None

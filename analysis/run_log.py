@@ -5,7 +5,8 @@ Each job of ``advex compare`` writes ``runs/<job>/tb/`` (open the whole comparis
 
 * ``online/train_loss``, ``online/val_loss``: the online model's loss per epoch of every
   round's refit; step = ``round x max_epochs + epoch``, so rounds follow each other on one
-  axis and a resumed run writes the same steps it would have written uninterrupted;
+  axis and a resumed run uses the same step numbers (a round that was logged but not yet
+  checkpointed when the run was killed is logged again, as a second point at those steps);
 * ``online/epochs``: epochs the round's refit ran (step = env steps);
 * ``heldout/<metric>``: the evaluation's scores on the coverage set (step = env steps); the
   references job writes ``heldout/<reference>/<metric>``;
@@ -13,8 +14,9 @@ Each job of ``advex compare`` writes ``runs/<job>/tb/`` (open the whole comparis
   approximate KL, SB3's episode return ...; step = env steps).
 
 Logging is switchable (``advex compare --no-tensorboard``) and never fatal: a writer that
-cannot start (TensorBoard not installed, the folder not writable) is one warning, after which
-the run goes on without it. It lives outside ``config.json``: it changes no result.
+cannot start (TensorBoard not installed, the folder not writable) or a write that fails (a
+full disk) is one warning, after which the run goes on without it. It lives outside
+``config.json``: it changes no result.
 """
 
 from __future__ import annotations
@@ -71,15 +73,28 @@ class RunLog:
             self._scalar(f"{prefix}/{name}", value, env_steps)
 
     def _scalar(self, tag: str, value: Any, step: int) -> None:
-        if value is None:
+        if value is None or self.writer is None:
             return
         value = float(value)
         if math.isfinite(value):
-            self.writer.add_scalar(tag, value, global_step=int(step))
+            self._guarded(self.writer.add_scalar, tag, value, global_step=int(step))
 
     def flush(self) -> None:
         if self.writer is not None:
-            self.writer.flush()
+            self._guarded(self.writer.flush)
+
+    def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> None:
+        """A failing write (a full disk) turns logging off with one warning; the run goes on."""
+        try:
+            call(*args, **kwargs)
+        except Exception as error:
+            warnings.warn(f"TensorBoard logging stopped ({type(error).__name__}: {error})",
+                          RuntimeWarning, stacklevel=3)
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except Exception:
+                pass
 
     def close(self) -> None:
         if self.writer is not None:

@@ -95,7 +95,7 @@ def _frame_fields(shape: tuple[int, int, int] | None) -> dict[str, tuple[tuple[i
 
 
 def _check_column_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    reserved = set(_fields(1, 1))
+    reserved = set(_fields(1, 1)) | {"frame", "next_frame"}
     for name in names:
         if not isinstance(name, str) or not name.isidentifier() or name in reserved:
             raise ValueError(
@@ -204,7 +204,8 @@ class ReplayBuffer:
                 f"ReplayBuffer.add: extra columns {sorted(extra)} given, the buffer has "
                 f"{sorted(self.extra_columns)}; nothing was added"
             )
-        if (frame is None or next_frame is None) == self.has_frames:
+        given = (frame is not None, next_frame is not None)
+        if given != (self.has_frames, self.has_frames):
             raise ValueError(
                 "ReplayBuffer.add: frame and next_frame must be given exactly when the buffer "
                 f"keeps frames (its frame_shape is {self.frame_shape}); nothing was added"

@@ -135,7 +135,12 @@ class CGANModel(TransitionModel):
             sl = slice(start, start + chunk_size)
             draws = self.samples(self.normalized_inputs(obs[sl], act[sl]), self.noise_bank)
             target = self.normalized_targets(obs[sl], next_obs[sl])
-            spread = (draws[:, None] - draws[None, :]).abs().mean(dim=(0, 1))  # B x O
+            # E|X - X'| over all K^2 pairs from the sorted draws, in K x B x O memory:
+            # (2 / K^2) sum_i (2i - K - 1) x_(i)
+            k = draws.shape[0]
+            weights = 2 * torch.arange(1, k + 1, device=draws.device) - k - 1
+            ordered = draws.sort(dim=0).values
+            spread = 2 * (weights[:, None, None] * ordered).sum(dim=0) / k**2  # B x O
             total[0] += ((draws - target).abs().mean(dim=0) - spread / 2).sum(dim=0)
         return total / max(obs.shape[0], 1)
 

@@ -102,9 +102,12 @@ def train_frame_model(
     if len(test):
         held = frame[test]
         unit = held.astype(np.float32) / 255.0
+        chunks = range(0, len(held), 512)  # a large buffer's frames in bounded memory
+        elbo = np.concatenate([vae.elbo(held[i:i + 512]).numpy() for i in chunks])
+        recon = np.concatenate([vae.reconstruct(held[i:i + 512]).numpy() for i in chunks])
         figures = {
-            "heldout_elbo": float(vae.elbo(held).mean()),
-            "heldout_recon_mse": float(((vae.reconstruct(held).numpy() - unit) ** 2).mean()),
+            "heldout_elbo": float(elbo.mean()),
+            "heldout_recon_mse": float(((recon - unit) ** 2).mean()),
             "mean_frame_mse": float(((frame[train].mean(0) / 255.0 - unit) ** 2).mean()),
         }
     model = FrameModel(vae, dynamics, buffer.meta.get("task", ""))

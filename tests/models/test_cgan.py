@@ -135,3 +135,16 @@ def test_compare_model_flag_keeps_only_the_fields_the_kind_has(
         main(["compare", "--model", "cgan", "--out", str(tmp_path / "c"), "--quiet"])
     cfg = seen["cfg"]
     assert cfg.model == "cgan" and cfg.model_config == {"hidden_sizes": [128, 128, 128]}
+
+
+def test_crps_from_sorted_draws_equals_the_pairwise_definition(pendulum: ReplayBuffer) -> None:
+    model = make_model("cgan", 4, 1, SMALL)
+    model.fit(pendulum, TrainConfig(max_epochs=1, patience=1), seed=0, progress=False)
+    batch = pendulum.batch(np.arange(40))
+    obs, act, nxt = (torch.as_tensor(x) for x in (batch.obs, batch.act, batch.next_obs))
+    draws = model.samples(model.normalized_inputs(obs, act), model.noise_bank).detach()
+    target = model.normalized_targets(obs, nxt)
+    pairwise = (draws[:, None] - draws[None, :]).abs().mean(dim=(0, 1))
+    naive = ((draws - target).abs().mean(dim=0) - pairwise / 2).mean(dim=0)
+    torch.testing.assert_close(model.validation_scores(obs, act, nxt, chunk_size=7)[0], naive,
+                               rtol=1e-5, atol=1e-6)
