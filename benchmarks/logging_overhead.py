@@ -4,8 +4,9 @@ Two readings of the same runs (serial backend, so everything happens in this pro
 
 * **instrumented share**: the seconds spent inside the logging calls (TensorBoard scalars,
   each job's ``rows.csv``, the kept final fit) over the run's wall time, with logging on;
-* **A/B wall ratio**: TensorBoard on vs ``--no-tensorboard``, alternated ``--repeats`` times,
-  median of the paired ratios (noisy on a shared machine; the share above is the precise one).
+* **A/B wall ratio**: TensorBoard on vs ``--no-tensorboard``, ``--repeats`` pairs in ABBA
+  order, median of the paired ratios (noisy on a shared machine: other work on the cores
+  during one side of a pair moves it; the share above is the precise one).
 
 Target (issue "See the experiment"): logging adds at most 5 % to ``advex compare``'s wall time.
 
@@ -72,11 +73,14 @@ def main() -> None:
     spent = [0.0]
     instrument(spent)
     ratios, on_times, off_times, shares = [], [], [], []
-    for _ in range(args.repeats):
+    for repeat in range(args.repeats):
+        if repeat % 2:  # ABBA: a machine that slows or speeds up over time favours neither
+            off = one_run(cfg, False)
         spent[0] = 0.0
         on = one_run(cfg, True)
         shares.append(spent[0] / on)
-        off = one_run(cfg, False)
+        if not repeat % 2:
+            off = one_run(cfg, False)
         on_times.append(on)
         off_times.append(off)
         ratios.append(on / off)
