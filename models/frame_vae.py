@@ -32,7 +32,13 @@ from advex.envs.frames import FrameError
 from advex.seeding import isolated_global_rngs
 
 from .generative_data import CheckpointMixin, checkpoint_format, seeded_init_
-from .vae import VAEHistory, kl_to_standard_normal, maximise_elbo, reparameterize
+from .vae import (
+    VAEHistory,
+    kl_to_standard_normal,
+    maximise_elbo,
+    monte_carlo_elbo,
+    reparameterize,
+)
 
 #: Decoder likelihoods of a :class:`FrameVAE`.
 FRAME_DECODERS: tuple[str, ...] = ("bernoulli", "gaussian")
@@ -149,12 +155,7 @@ class FrameVAE(CheckpointMixin, nn.Module):
     @torch.no_grad()
     def elbo(self, frames: Any, *, n_samples: int = 1, seed: int = 0) -> torch.Tensor:
         """ELBO per frame (``B``), averaged over ``n_samples`` draws of ``z``."""
-        gen = torch.Generator().manual_seed(seed)
-        total = torch.zeros(len(frames))
-        for _ in range(n_samples):
-            recon, kl = self.elbo_terms(frames, gen)
-            total = total + recon - kl
-        return total / n_samples
+        return monte_carlo_elbo(self, frames, n_samples, seed)
 
     @torch.no_grad()
     def reconstruct(self, frames: Any) -> torch.Tensor:

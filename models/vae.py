@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -126,6 +126,17 @@ class ELBOTraining(Protocol):
     kl_warmup_steps: int
 
 
+def monte_carlo_elbo(model: ELBOModel, x: Any, n_samples: int, seed: int) -> torch.Tensor:
+    """``log p(x|z) - KL`` per row (``B``), averaged over ``n_samples`` draws of ``z`` from a
+    generator seeded with ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    total = torch.zeros(len(x))
+    for _ in range(n_samples):
+        recon, kl = model.elbo_terms(x, gen)
+        total = total + recon - kl
+    return total / n_samples
+
+
 def maximise_elbo(
     model: ELBOModel, data: torch.Tensor, cfg: ELBOTraining, *, seed: int, progress: bool,
     name: str,
@@ -224,12 +235,7 @@ class VAE(CheckpointMixin, nn.Module):
 
     def elbo(self, x: torch.Tensor, *, n_samples: int = 1, seed: int = 0) -> torch.Tensor:
         """ELBO per row (``B``), averaged over ``n_samples`` draws of ``z``; <= ``log p(x)``."""
-        gen = torch.Generator().manual_seed(seed)
-        total = torch.zeros(len(x))
-        for _ in range(n_samples):
-            recon, kl = self.elbo_terms(x, gen)
-            total = total + recon - kl
-        return total / n_samples
+        return monte_carlo_elbo(self, x, n_samples, seed)
 
     def sample(self, n: int, *, seed: int = 0, with_noise: bool = False) -> torch.Tensor:
         """``n x D`` draws in raw units: ``z ~ N(0, I)``, decoder mean (``+ s * eps`` if
