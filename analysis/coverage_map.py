@@ -90,13 +90,11 @@ def plot_coverage_maps(out: Path, path: Path, seed: int | None = None) -> Path |
     smallest with a coverage set) as one PNG; ``None`` when the folder holds no coverage set
     or no strategy's buffer (a results-only folder)."""
     out = Path(out)
-    seeds = sorted(int(p.stem.removeprefix("seed")) for p in out.glob("coverage/seed*.npz"))
-    if seed is None and seeds:
-        seed = seeds[0]
-    coverage = None if seed is None else run_files.coverage_set(out, seed)
-    if coverage is None or seed is None:
+    found = run_files.seed_and_coverage(out, seed)
+    if found is None:
         return None
-    strategies = sorted({p.name.rsplit("_seed", 1)[0] for p in out.glob(f"runs/*_seed{seed}")})
+    seed, coverage = found
+    strategies = run_files.job_names(out, seed)
     buffers = {
         s: b for s in strategy_order(strategies)
         if (b := run_files.final_buffer(out, s, seed)) is not None

@@ -64,12 +64,11 @@ def plot_rollouts(out: Path, path: Path, seed: int | None = None) -> Path | None
     ``None`` when the folder holds no coverage set or no kept model (a results-only folder,
     or a comparison whose jobs have not reached their last point)."""
     out = Path(out)
-    seeds = sorted(int(p.stem.removeprefix("seed")) for p in out.glob("coverage/seed*.npz"))
-    seed = seeds[0] if seed is None and seeds else seed
-    coverage = None if seed is None else run_files.coverage_set(out, seed)
-    if coverage is None or seed is None:
+    found = run_files.seed_and_coverage(out, seed)
+    if found is None:
         return None
-    jobs = sorted({p.name.rsplit("_seed", 1)[0] for p in out.glob(f"runs/*_seed{seed}")})
+    seed, coverage = found
+    jobs = run_files.job_names(out, seed)
     models = {
         ("oracle" if job == "references" else job): model
         for job in [*strategy_order([j for j in jobs if j != "references"]), "references"]

@@ -21,6 +21,23 @@ def job_dir(out: Path, job: str, seed: int) -> Path:
     return Path(out) / "runs" / f"{job}_seed{seed}"
 
 
+def seed_and_coverage(out: Path, seed: int | None) -> tuple[int, CoverageSet] | None:
+    """``seed`` (default: the smallest run seed with a coverage set in ``out``) and its
+    coverage set, or ``None`` when the folder holds none."""
+    if seed is None:
+        seeds = sorted(int(p.stem.removeprefix("seed")) for p in out.glob("coverage/seed*.npz"))
+        if not seeds:
+            return None
+        seed = seeds[0]
+    coverage = coverage_set(out, seed)
+    return None if coverage is None else (seed, coverage)
+
+
+def job_names(out: Path, seed: int) -> list[str]:
+    """The job names (strategies and ``references``) with a folder for run seed ``seed``."""
+    return sorted({p.name.rsplit("_seed", 1)[0] for p in Path(out).glob(f"runs/*_seed{seed}")})
+
+
 def coverage_set(out: Path, seed: int) -> CoverageSet | None:
     path = Path(out) / "coverage" / f"seed{seed}.npz"
     return CoverageSet.load(path) if path.is_file() else None
