@@ -299,7 +299,8 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     from advex.atomic_io import read_json
     from advex.device import resolve_device
 
-    overrides = read_json(args.config) if args.config else {}
+    given = read_json(args.config) if args.config else {}
+    overrides = dict(given)
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out, the folder of the run to continue")
@@ -323,9 +324,8 @@ def _cmd_compare(args: argparse.Namespace) -> None:
             overrides["evaluation"] = {**base, key: value}
     if args.strategies is not None:
         overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    if args.model is not None and "model_config" not in (
-        read_json(args.config) if args.config else {}
-    ):  # another kind: keep the architecture fields it shares (hidden sizes), drop the rest
+    if args.model is not None and "model_config" not in given:
+        # another kind: keep the architecture fields it shares (hidden sizes), drop the rest
         from dataclasses import fields
 
         from advex.models.factory import MODEL_KINDS
