@@ -55,14 +55,13 @@ def _config(out: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def partial_note(out: Path) -> list[str]:
-    """The report's warning lines for a comparison that has not finished."""
-    return [
+def partial_note(out: Path) -> str:
+    """The report's warning for a comparison that has not finished."""
+    return (
         f"**Partial results**: the comparison has not finished (running, or stopped); these "
         f"are the rows its {len(job_rows_files(out))} jobs had written. Rerun `advex report` "
-        "for more, or `advex compare --resume` to finish it.",
-        "",
-    ]
+        "for more, or `advex compare --resume` to finish it."
+    )
 
 
 def headline_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,10 +96,11 @@ def write_report(
     text = format_table(table)
     config = _config(out)
     budget = int(frame["env_steps"].max())
-    if is_partial(out) and "steps" in config:  # the configured budget, not the reach so far
+    partial = is_partial(out)
+    if partial and "steps" in config:  # the configured budget, not the reach so far
         budget = int(config["steps"])
     notes = [
-        *(partial_note(out)[:1] if is_partial(out) else []),
+        *([partial_note(out)] if partial else []),
         f"Strategies: {', '.join(sorted(frame['strategy'].unique()))}; "
         f"seeds: {sorted(frame['seed'].unique().tolist())}; budget: {budget} env steps"
         + (f", rounds of {config['round_steps']}" if "round_steps" in config else "")
