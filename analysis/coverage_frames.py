@@ -61,11 +61,12 @@ def frame_model_errors(
 ) -> list[dict[str, float]]:
     """Per horizon ``k``: the pixel MSE of a :class:`~advex.models.frame_model.FrameModel`'s
     ``k``-step frame predictions on up to ``starts`` coverage rollouts (rendered at the
-    model's frame size), with the constant (``z' = z``) and copy-the-frame baselines."""
+    model's frame size), with the constant (``z' = z``) and copy-the-frame baselines. Each
+    rollout's first frame is the context frame; predictions start at its second."""
     from advex.models.latent_dynamics import frame_errors
 
     spec = FrameSpec.of_shape(model.vae.config.frame_shape)
-    steps = max(horizons)
+    steps = max(horizons) + 1  # the first step gives the context frame
     chosen = long_starts(coverage, steps, starts, seed)
     if not len(chosen):
         raise ValueError(f"no coverage rollout lasts {steps} steps; use shorter horizons")

@@ -21,9 +21,15 @@ from advex.file_format import FileFormat
 
 from .frame_vae import FrameVAE, FrameVAEConfig
 from .generative_data import GenerativeCheckpointError
-from .latent_dynamics import LatentDynamics, LatentDynamicsConfig, fit_latent_dynamics
+from .latent_dynamics import (
+    LatentDynamics,
+    LatentDynamicsConfig,
+    episode_windows,
+    fit_latent_dynamics,
+    frame_errors,
+)
 
-FRAME_MODEL_FILE = FileFormat("advex-frame-model", 1, "frame model", GenerativeCheckpointError)
+FRAME_MODEL_FILE = FileFormat("advex-frame-model", 2, "frame model", GenerativeCheckpointError)
 
 
 @dataclass
@@ -71,6 +77,22 @@ def episode_split(episode_id: np.ndarray, held_out: float) -> tuple[np.ndarray, 
     return np.flatnonzero(~out), np.flatnonzero(out)
 
 
+#: Prediction horizons scored on the held-out episodes by :func:`train_frame_model`.
+HELD_OUT_HORIZONS: tuple[int, ...] = (1, 5)
+
+
+def held_out_frame_errors(
+    vae: FrameVAE, dynamics: LatentDynamics, windows: np.ndarray, frame: np.ndarray,
+    next_frame: np.ndarray, act: np.ndarray, horizon: int, max_windows: int = 2000,
+) -> dict[str, float]:
+    """:func:`frame_errors` on buffer windows (``W x (horizon + 1)`` rows of one episode
+    each, the first the context step): model, ``z' = z`` and copy MSE. At most
+    ``max_windows`` windows, evenly spaced, bound the memory."""
+    windows = windows[np.linspace(0, len(windows) - 1, min(len(windows), max_windows)).astype(int)]
+    frames = np.concatenate([frame[windows], next_frame[windows[:, -1]][:, None]], axis=1)
+    return frame_errors(vae, dynamics, frames, act[windows], horizon=horizon)
+
+
 def train_frame_model(
     buffer: Any,
     vae_config: FrameVAEConfig | None = None,
@@ -81,8 +103,10 @@ def train_frame_model(
     progress: bool = True,
 ) -> tuple[FrameModel, dict[str, float]]:
     """Train on ``buffer``'s frames (a buffer without frames is one line); return the model
-    and its held-out figures: mean ELBO (nats per frame), reconstruction MSE (pixels in
-    ``[0, 1]``) and the mean-frame baseline's MSE."""
+    and its held-out figures: mean ELBO (nats per frame), reconstruction MSE (pixels as
+    ``frame / 255``), the mean-frame baseline's MSE, and per horizon in
+    :data:`HELD_OUT_HORIZONS` (where held-out episodes are long enough) the frame-prediction
+    MSE of the model, ``z' = z`` and copy-the-frame (``heldout_<k>step_<name>``)."""
     if not getattr(buffer, "has_frames", False):
         raise FrameError("this buffer holds no frames; collect with frames "
                          "(advex collect --frames 64)")
@@ -96,8 +120,10 @@ def train_frame_model(
     vae = FrameVAE(config, seed=seed)
     vae.fit(frame[train], seed=seed, progress=progress)
     vae.eval()
+    episode_id = buffer.episode_id
     dynamics = fit_latent_dynamics(vae, frame[train], act[train], next_frame[train],
-                                   dynamics_config, seed=seed, progress=progress).eval()
+                                   episode_id[train], dynamics_config, seed=seed,
+                                   progress=progress).eval()
     figures: dict[str, float] = {}
     if len(test):
         held = frame[test]
@@ -110,5 +136,13 @@ def train_frame_model(
             "heldout_recon_mse": float(((recon - unit) ** 2).mean()),
             "mean_frame_mse": float(((frame[train].mean(0) / 255.0 - unit) ** 2).mean()),
         }
+        for horizon in HELD_OUT_HORIZONS:
+            windows = test[episode_windows(episode_id[test], horizon + 1)]
+            if len(windows):
+                figures.update({
+                    f"heldout_{horizon}step_{name}": value
+                    for name, value in held_out_frame_errors(
+                        vae, dynamics, windows, frame, next_frame, act, horizon).items()
+                })
     model = FrameModel(vae, dynamics, buffer.meta.get("task", ""))
     return model, figures

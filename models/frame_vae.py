@@ -1,8 +1,14 @@
 """A convolutional VAE over the robot's frames: its latent ``z`` is a learned state.
 
-Frames (``N x H x W x C`` uint8, :mod:`advex.envs.frames`) are scaled to ``[0, 1]`` and
-nothing else: no per-pixel standardisation, which on a rendered scene divides the constant
-background by a near-zero spread and makes one stray pixel cost the ELBO billions of nats.
+Frames (``N x H x W x C`` uint8, :mod:`advex.envs.frames`) are divided by one number, the
+brightest pixel of the training frames (``pixel_max``, set by :meth:`FrameVAE.fit` and saved
+with the weights), and nothing else. No per-pixel standardisation: on a rendered scene that
+divides the constant background by a near-zero spread and makes one stray pixel cost the ELBO
+billions of nats. The one scalar matters on dim scenes: InvertedPendulum's brightest pixel is
+about 110 of 255, and stretching its pole to full contrast is what lets a Bernoulli decoder
+gain more from drawing the pole than the KL of encoding it costs (without it the posterior
+collapses to the mean frame; docs/benchmarks.md). Decoded frames are returned in the frames'
+own units, ``[0, pixel_max / 255]``, so they compare with ``frame / 255`` directly.
 Encoder: stride-2 convolutions down to ``4 x 4`` (so ``H = W`` must be ``4 * 2^k``), then
 ``q(z|x) = N(mu, diag sigma^2)``; decoder: the mirror image with transposed convolutions. The
 decoder likelihood is an option:
@@ -19,6 +25,7 @@ ELBO = ``E_q[log p(x|z)] - KL(q || N(0, I))``, trained through the reparameteris
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +67,7 @@ class FrameVAEConfig:
     steps: int = 2000
     beta: float = 1.0
     kl_warmup_steps: int = 500
+    pixel_max: int | None = None  # None: the training frames' brightest pixel, set by fit
 
     def __post_init__(self) -> None:
         self.frame_shape = tuple(int(x) for x in self.frame_shape)  # type: ignore[assignment]
@@ -77,19 +85,24 @@ class FrameVAEConfig:
             )
         if self.latent_dim < 1 or any(c < 1 for c in self.channels) or self.batch_size < 1:
             raise ValueError(f"FrameVAEConfig: sizes must be >= 1, got {self}")
+        if self.pixel_max is not None and not 1 <= int(self.pixel_max) <= 255:
+            raise ValueError(f"FrameVAEConfig: pixel_max must be in [1, 255], got {self.pixel_max}")
         if min(self.lr, self.decoder_std) <= 0 or self.beta < 0 or self.steps < 0:
             raise ValueError(f"FrameVAEConfig: need lr, decoder_std > 0, beta, steps >= 0: {self}")
 
 
-def frames_to_unit(frames: Any, shape: tuple[int, int, int], where: str) -> torch.Tensor:
-    """``N x H x W x C`` uint8 (numpy or torch) -> ``N x C x H x W`` float32 in ``[0, 1]``;
-    floats already in ``[0, 1]`` pass through. Wrong shapes are one line."""
+def frames_to_unit(
+    frames: Any, shape: tuple[int, int, int], where: str, pixel_max: int = 255
+) -> torch.Tensor:
+    """``N x H x W x C`` uint8 (numpy or torch) -> ``N x C x H x W`` float32, divided by
+    ``pixel_max`` and clipped to ``[0, 1]``; floats are taken as ``frame / 255``. Wrong
+    shapes are one line."""
     x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape):
         raise FrameError(f"{where}: expected frames N x {' x '.join(map(str, shape))}, got "
                          f"{tuple(x.shape)}")
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    return x.permute(0, 3, 1, 2).contiguous()
+    x = x.float() if x.dtype == torch.uint8 else x.float() * 255.0
+    return (x / pixel_max).clamp(0.0, 1.0).permute(0, 3, 1, 2).contiguous()
 
 
 class FrameVAE(CheckpointMixin, nn.Module):
@@ -100,7 +113,8 @@ class FrameVAE(CheckpointMixin, nn.Module):
 
     def __init__(self, config: FrameVAEConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
-        self.config = cfg = config or FrameVAEConfig()
+        # a copy: fit sets pixel_max on it, never on the caller's (possibly shared) config
+        self.config = cfg = dataclasses.replace(config) if config else FrameVAEConfig()
         colors = cfg.frame_shape[2]
         widths = [colors, *cfg.channels]
         flat = cfg.channels[-1] * 4 * 4
@@ -120,9 +134,16 @@ class FrameVAE(CheckpointMixin, nn.Module):
         seeded_init_(self, seed)
 
     # ------------------------------------------------------------------------------ pieces
+    @property
+    def _pixel_max(self) -> int:
+        return int(self.config.pixel_max or 255)
+
+    def _unit(self, frames: Any, where: str) -> torch.Tensor:
+        return frames_to_unit(frames, self.config.frame_shape, where, self._pixel_max)
+
     def encode(self, frames: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|x)`` parameters ``(mu, log_var)``, each ``B x L``, of ``B`` frames."""
-        x = frames_to_unit(frames, self.config.frame_shape, "FrameVAE.encode")
+        x = self._unit(frames, "FrameVAE.encode")
         mu, log_var = self.encoder(x).chunk(2, dim=-1)
         return mu, log_var.clamp(-12.0, 6.0)
 
@@ -130,8 +151,10 @@ class FrameVAE(CheckpointMixin, nn.Module):
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder mean frames in ``[0, 1]``, ``B x H x W x C`` float32, from ``B x L``."""
-        return torch.sigmoid(self._logits(z)).permute(0, 2, 3, 1)
+        """Decoder mean frames as ``frame / 255`` (in ``[0, pixel_max / 255]``),
+        ``B x H x W x C`` float32, from ``B x L``."""
+        scale = self._pixel_max / 255.0
+        return torch.sigmoid(self._logits(z)).permute(0, 2, 3, 1) * scale
 
     def log_likelihood(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``log p(x|z)`` per row (``B``); ``x`` ``B x C x H x W`` in ``[0, 1]``."""
@@ -146,7 +169,7 @@ class FrameVAE(CheckpointMixin, nn.Module):
         self, frames: Any, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One-sample ``(reconstruction log-likelihood, KL)`` per row, each ``B``."""
-        x = frames_to_unit(frames, self.config.frame_shape, "FrameVAE.elbo")
+        x = self._unit(frames, "FrameVAE.elbo")
         mu, log_var = self.encoder(x).chunk(2, dim=-1)
         log_var = log_var.clamp(-12.0, 6.0)
         z = reparameterize(mu, log_var, generator)
@@ -159,12 +182,12 @@ class FrameVAE(CheckpointMixin, nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, frames: Any) -> torch.Tensor:
-        """The decoder mean at the encoder mean: ``B x H x W x C`` in ``[0, 1]``."""
+        """The decoder mean at the encoder mean: ``B x H x W x C`` as ``frame / 255``."""
         return self.decode(self.encode(frames)[0])
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int = 0) -> torch.Tensor:
-        """``n`` decoder-mean frames of ``z ~ N(0, I)``, ``n x H x W x C`` in ``[0, 1]``."""
+        """``n`` decoder-mean frames of ``z ~ N(0, I)``, ``n x H x W x C`` as ``frame / 255``."""
         gen = torch.Generator().manual_seed(seed)
         return self.decode(torch.randn(n, self.config.latent_dim, generator=gen))
 
@@ -177,5 +200,8 @@ class FrameVAE(CheckpointMixin, nn.Module):
         frames_to_unit(data[:1], cfg.frame_shape, "FrameVAE.fit")  # shape check, first
         if len(data) < 1:
             raise FrameError("FrameVAE.fit: no frames")
+        if cfg.pixel_max is None:
+            brightest = data.max() if data.dtype == torch.uint8 else (data.max() * 255).round()
+            cfg.pixel_max = max(1, int(brightest))
         return maximise_elbo(self, data, cfg, seed=seed, progress=progress, name="FrameVAE")
 
