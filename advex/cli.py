@@ -115,6 +115,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 
 
 def _cmd_generative_train(args: argparse.Namespace) -> None:
+    from advex.envs.frames import FrameError
     from advex.exploration.buffer import ReplayBuffer
     from advex.models.frame_model import train_frame_model
     from advex.models.frame_vae import FrameVAEConfig
@@ -130,16 +131,13 @@ def _cmd_generative_train(args: argparse.Namespace) -> None:
     if args.kind == "draw":
         _train_draw(args, buffer)
         return
-    size = buffer.frame_shape[0]
-    if size not in (8, 16, 32, 64, 128):
-        raise ValueError(f"the frame VAE takes frames of 8, 16, 32, 64 or 128 pixels a side; "
-                         f"{args.buffer} holds {size}")
     if args.coverage_starts < 0:
         raise ValueError(f"--coverage-starts must be >= 0, got {args.coverage_starts}")
-    layers = max(1, (size // 4).bit_length() - 1)
-    vae_config = FrameVAEConfig(frame_shape=buffer.frame_shape, latent_dim=args.latent,
-                                channels=(32, 64, 64, 64, 64)[:layers], steps=args.steps,
-                                decoder=args.decoder)
+    try:
+        vae_config = FrameVAEConfig.for_frames(buffer.frame_shape, latent_dim=args.latent,
+                                               steps=args.steps, decoder=args.decoder)
+    except FrameError as error:
+        raise ValueError(f"{args.buffer}: {error}") from None
     dynamics_config = LatentDynamicsConfig(steps=args.dynamics_steps)
     model, figures = train_frame_model(buffer, vae_config, dynamics_config, seed=args.seed,
                                        progress=not args.quiet)

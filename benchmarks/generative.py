@@ -38,7 +38,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    layers = (args.size // 4).bit_length() - 1
     for task in args.tasks.split(","):
         plain_start = time.perf_counter()
         collect(task, n_steps=args.steps, seed=0, progress=False)
@@ -47,9 +46,9 @@ def main() -> None:
         buffer = collect(task, n_steps=args.steps, seed=0, progress=False,
                          frames=FrameSpec(args.size))
         rendered = time.perf_counter() - start
-        vae = FrameVAEConfig(frame_shape=buffer.frame_shape, latent_dim=args.latent,
-                             channels=(32, 64, 64, 64, 64)[:layers], steps=args.vae_steps,
-                             beta=args.beta, decoder=args.decoder)
+        vae = FrameVAEConfig.for_frames(buffer.frame_shape, latent_dim=args.latent,
+                                        steps=args.vae_steps, beta=args.beta,
+                                        decoder=args.decoder)
         start = time.perf_counter()
         model, figures = train_frame_model(buffer, vae, LatentDynamicsConfig(), progress=False)
         trained = time.perf_counter() - start

@@ -65,8 +65,32 @@ class FrameSpec:
         return luma.astype(np.uint8)[..., None]
 
 
+def pin_camera(env: Any) -> None:
+    """Make ``env``'s frames a function of its state alone.
+
+    Gymnasium's offscreen viewer aims its free camera at the median geom position of
+    whatever state the env is in when it first renders, so two envs (or one recreated on a
+    resume) that first rendered in different states draw the same state shifted. Unless the
+    task's camera config names a ``lookat``, this sets one: the median geom position at the
+    model's reference pose ``qpos0``, the same rule at a fixed state. Idempotent; a no-op
+    for an env without a MuJoCo renderer."""
+    import mujoco
+
+    renderer = getattr(getattr(env, "unwrapped", env), "mujoco_renderer", None)
+    if renderer is None or "lookat" in (renderer.default_cam_config or {}):
+        return
+    data = mujoco.MjData(renderer.model)
+    mujoco.mj_forward(renderer.model, data)
+    lookat = np.median(data.geom_xpos, axis=0)
+    renderer.default_cam_config = {**(renderer.default_cam_config or {}), "lookat": lookat}
+    for viewer in getattr(renderer, "_viewers", {}).values():  # one made before this call
+        viewer.cam.lookat[:] = lookat
+
+
 def render_frame(env: Any, spec: FrameSpec) -> np.ndarray:
-    """The current frame of ``env`` (an env made with :meth:`FrameSpec.env_kwargs`)."""
+    """The current frame of ``env`` (an env made with :meth:`FrameSpec.env_kwargs`); the
+    camera is pinned first (:func:`pin_camera`)."""
+    pin_camera(env)
     rgb = env.render()
     if rgb is None or np.shape(rgb) != (spec.size, spec.size, 3):
         raise FrameError(

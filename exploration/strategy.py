@@ -46,6 +46,7 @@ STRATEGIES: dict[str, str] = {
     "adversarial-pw": "advex.exploration.adversarial_pathwise:AdversarialPathwise",
     "disagreement": "advex.exploration.disagreement:DisagreementStrategy",
     "disagreement-pw": "advex.exploration.disagreement_pathwise:DisagreementPathwise",
+    "adversarial-frames": "advex.exploration.adversarial_frames:AdversarialFrames",
     "sb3-ppo": "advex.exploration.sb3_strategy:SB3PPOStrategy",
     "sb3-sac": "advex.exploration.sb3_strategy:SB3SACStrategy",
 }

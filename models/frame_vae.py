@@ -90,6 +90,23 @@ class FrameVAEConfig:
         if min(self.lr, self.decoder_std) <= 0 or self.beta < 0 or self.steps < 0:
             raise ValueError(f"FrameVAEConfig: need lr, decoder_std > 0, beta, steps >= 0: {self}")
 
+    @classmethod
+    def for_frames(cls, frame_shape: tuple[int, ...], **settings: Any) -> FrameVAEConfig:
+        """The default architecture for frames of ``frame_shape`` ``(S, S, C)``: one stride-2
+        layer per halving from ``S`` down to 4 (32, then 64 channels); ``settings`` override
+        the other fields. A side outside :data:`FRAME_VAE_SIDES` is one line."""
+        side = int(frame_shape[0])
+        if side not in FRAME_VAE_SIDES:
+            raise FrameError(f"the frame VAE takes frames of {', '.join(map(str, FRAME_VAE_SIDES))}"
+                             f" pixels a side, got {side}")
+        layers = (side // 4).bit_length() - 1
+        return cls(frame_shape=tuple(frame_shape),  # type: ignore[arg-type]
+                   channels=(32, 64, 64, 64, 64)[:layers], **settings)
+
+
+#: The frame sides :meth:`FrameVAEConfig.for_frames` builds an encoder for.
+FRAME_VAE_SIDES: tuple[int, ...] = (8, 16, 32, 64, 128)
+
 
 def frames_to_unit(
     frames: Any, shape: tuple[int, int, int], where: str, pixel_max: int = 255

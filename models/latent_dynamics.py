@@ -169,6 +169,25 @@ def frame_errors(
     }
 
 
+@torch.no_grad()
+def transition_frame_errors(
+    vae: FrameVAE, dynamics: LatentDynamics, frame: np.ndarray, act: np.ndarray,
+    next_frame: np.ndarray, prev_frame: np.ndarray, batch_size: int = 512,
+) -> np.ndarray:
+    """Per transition (``N``, float64): the pixel MSE (as ``frame / 255``) of the decoded
+    one-step prediction from ``frame`` (with ``prev_frame`` as context) under ``act``
+    against ``next_frame``; the frame adversary's reward."""
+    errors = []
+    for i in range(0, len(frame), batch_size):
+        part = slice(i, i + batch_size)
+        z, z_prev = encode_frames(vae, frame[part]), encode_frames(vae, prev_frame[part])
+        predicted = vae.decode(dynamics(z, torch.as_tensor(act[part], dtype=torch.float32),
+                                        z_prev))
+        target = torch.as_tensor(next_frame[part], dtype=torch.float32) / 255.0
+        errors.append((predicted - target).square().flatten(1).mean(1).double().numpy())
+    return np.concatenate(errors) if errors else np.zeros(0)
+
+
 def episode_windows(episode_id: np.ndarray, length: int) -> np.ndarray:
     """Every run of ``length`` consecutive steps inside one episode: ``W x length`` row
     indices (rows of an episode in time order, as :func:`previous_rows` assumes)."""

@@ -94,7 +94,9 @@ def test_each_strategy_buffer_holds_only_its_own_data(tiny_run: tuple[Path, pd.D
 @pytest.mark.parametrize(
     ("strategy", "overrides"),
     [("adversarial-sf", {}), ("adversarial-sf", {"reward_timing": "before-refit"}),
-     ("adversarial-pw", {"reward_timing": "before-refit", "policy_steps": 2})],
+     ("adversarial-pw", {"reward_timing": "before-refit", "policy_steps": 2}),
+     ("adversarial-frames", {"frame_size": 16, "latent_dim": 4, "vae_steps": 20,
+                             "dynamics_steps": 20})],
 )
 def test_resume_equals_uninterrupted(
     strategy: str, overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

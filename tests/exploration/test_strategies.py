@@ -27,7 +27,7 @@ from advex.exploration.strategy import (
 
 TASK = "InvertedPendulum-v5"  # action box [-3, 3]: catches strategies that assume [-1, 1]
 ALL = ["random", "adversarial-sf", "adversarial-pw", "disagreement", "disagreement-pw",
-       "sb3-ppo", "sb3-sac"]
+       "adversarial-frames", "sb3-ppo", "sb3-sac"]
 LEARNED = ["adversarial-sf", "disagreement-pw", "disagreement"]  # adversarial-pw: own file
 
 
