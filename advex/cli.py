@@ -121,10 +121,11 @@ def _cmd_generative_train(args: argparse.Namespace) -> None:
     from advex.models.frame_vae import FrameVAEConfig
     from advex.models.latent_dynamics import LatentDynamicsConfig
 
-    if args.kind not in ("vae", "draw"):
-        raise ValueError(f"generative train --kind {args.kind}: not built yet; valid: vae, draw")
     _check_out_file(args.out)
     buffer = ReplayBuffer.load(args.buffer)
+    if args.kind == "gan":
+        _train_state_gan(args, buffer)
+        return
     if not buffer.has_frames:
         raise ValueError(f"{args.buffer} holds no frames; collect with frames "
                          "(advex collect --frames 64)")
@@ -156,6 +157,20 @@ def _cmd_generative_train(args: argparse.Namespace) -> None:
         for row in frame_model_errors(model, coverage, args.coverage_starts, seed=args.seed):
             print(f"  {row['horizon']:>10} {row['starts']:>10} {row['model']:>10.5f} "
                   f"{row['constant']:>10.5f} {row['copy']:>10.5f}")
+
+
+def _train_state_gan(args: argparse.Namespace, buffer: Any) -> None:
+    from advex.models.state_gan import train_state_gan
+
+    gan, figures = train_state_gan(buffer, args.steps, seed=args.seed, progress=not args.quiet)
+    gan.save(args.out)
+    print(f"wrote a GAN of the {buffer.obs_dim}-dimensional states of "
+          f"{buffer.meta.get('task', 'an unnamed task')} to {args.out}")
+    if figures:
+        print("  held-out states, per-dimension KS distance (mean, max) of samples from:")
+        for name in ("gan", "gaussian", "train"):
+            print(f"    {name:<9} {figures[f'{name}_ks_mean']:.4f}  "
+                  f"{figures[f'{name}_ks_max']:.4f}")
 
 
 def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
@@ -203,6 +218,9 @@ def _cmd_generative_sample(args: argparse.Namespace) -> None:
     try:
         frames = FrameModel.load(args.model).vae.sample(args.n, seed=args.seed).numpy()
     except GenerativeCheckpointError as error:
+        if "advex-gan" in str(error):
+            _sample_state_gan(args)
+            return
         if "advex-draw" not in str(error):  # missing, damaged, another kind: its own line
             raise
         frames = DRAW.load(args.model).generate(args.n, seed=args.seed).numpy()[..., None]
@@ -217,6 +235,33 @@ def _cmd_generative_sample(args: argparse.Namespace) -> None:
     image = (grid * 255).round().astype(np.uint8)
     imageio.imwrite(args.out, image[..., 0] if colors == 1 else image)
     print(f"wrote {args.n} samples of {args.model} to {args.out}")
+
+
+def _sample_state_gan(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from advex.models.gan import GAN
+
+    n = max(args.n, 1000)  # a histogram of 16 draws says nothing
+    samples = GAN.load(args.model).sample(n, seed=args.seed).numpy()
+    dims = samples.shape[1]
+    columns = min(dims, 4)
+    fig, axes = plt.subplots((dims + columns - 1) // columns, columns, squeeze=False,
+                             figsize=(3 * columns, 2.2 * ((dims + columns - 1) // columns)))
+    for d, ax in enumerate(axes.flat):
+        if d < dims:
+            ax.hist(samples[:, d], bins=50, color="tab:blue")
+            ax.set_title(f"state dim {d}", fontsize=9)
+        else:
+            ax.axis("off")
+    fig.suptitle(f"{n} GAN samples, one histogram per state dimension", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=80)
+    plt.close(fig)
+    print(f"wrote histograms of {n} samples of {args.model} to {args.out}")
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
@@ -573,18 +618,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "generative",
-        help="generative models of the robot's frames: train (VAE + latent dynamics), sample",
+        help="generative models of the robot's frames and states: train, sample",
     )
     gen = p.add_subparsers(dest="generative_command", required=True)
-    g = gen.add_parser("train", help="train a frame VAE and its latent dynamics on a buffer's "
-                       "frames; held-out ELBO and frame-prediction errors")
-    g.add_argument("--kind", default="vae",
-                   help="vae: VAE + latent dynamics; draw: DRAW (grey frames); gan: not yet")
-    g.add_argument("--buffer", type=Path, required=True, help="a buffer with frames")
+    g = gen.add_parser("train", help="train a frame VAE and its latent dynamics (or DRAW) on a "
+                       "buffer's frames, or a GAN on its states; held-out scores")
+    g.add_argument("--kind", choices=["vae", "draw", "gan"], default="vae",
+                   help="vae: VAE + latent dynamics; draw: DRAW (grey frames); gan: a GAN of "
+                   "the buffer's states (no frames needed)")
+    g.add_argument("--buffer", type=Path, required=True,
+                   help="a buffer (with frames for vae and draw)")
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--latent", type=_positive_int, default=16)
     g.add_argument("--decoder", choices=["bernoulli", "gaussian"], default="bernoulli")
-    g.add_argument("--steps", type=_positive_int, default=2000, help="VAE training steps")
+    g.add_argument("--steps", type=_positive_int, default=2000,
+                   help="training steps (VAE, DRAW or GAN)")
     g.add_argument("--dynamics-steps", type=_positive_int, default=3000)
     g.add_argument("--no-attention", action="store_true", help="draw: read/write whole frames")
     g.add_argument("--glimpses", type=_positive_int, default=8, help="draw: T")
@@ -595,7 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_cmd_generative_train)
-    g = gen.add_parser("sample", help="a PNG grid of frames the VAE generates")
+    g = gen.add_parser("sample", help="a PNG of samples: a grid of frames (VAE, DRAW) or "
+                       "histograms of states (GAN)")
     g.add_argument("--model", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
     g.add_argument("--n", type=_positive_int, default=16)
