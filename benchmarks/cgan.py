@@ -7,6 +7,7 @@ where the dynamics fork. A coverage set without the SB3 pool keeps the run short
 arena's policy would take minutes to train).
 
     MUJOCO_GL=egl python benchmarks/cgan.py [--task advex/ArenaRobot-v0] [--steps 5000]
+        [--models mlp,ensemble,cgan] [--cgan-l2 0.1 0]
         [--fit-seeds 2] [--max-epochs 300]
 """
 
@@ -37,7 +38,12 @@ def main() -> None:
     parser.add_argument("--fit-seeds", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=30)
+    parser.add_argument("--models", default=",".join(MODELS), help="which of " + ",".join(MODELS))
+    parser.add_argument("--cgan-l2", type=float, nargs="*", default=[],
+                        help="extra cgan rows with these L2 weights (the default is 1.0)")
     args = parser.parse_args()
+    models = {kind: MODELS[kind] for kind in args.models.split(",")}
+    models.update({f"cgan-l2={w:g}": {**MODELS["cgan"], "l2_weight": w} for w in args.cgan_l2})
     torch.set_num_threads(1)
     data = collect(args.task, n_steps=args.steps, seed=0, progress=False)
     coverage = load_or_build_coverage(
@@ -50,8 +56,9 @@ def main() -> None:
     scale = coverage.delta_scale()
     print(f"{args.task}: {args.steps} random steps, coverage set of {len(obs)} transitions "
           f"({contact.mean():.1%} with contact), {args.fit_seeds} fit seeds")
-    print(f"{'model':<9} {'mse_1step':>22} {'nll_1step':>22} {'mse on contact':>22} {'s':>6}")
-    for kind, config in MODELS.items():
+    print(f"{'model':<14} {'mse_1step':>22} {'nll_1step':>22} {'mse on contact':>22} {'s':>6}")
+    for name, config in models.items():
+        kind = name.split("-l2=")[0]
         scores: dict[str, list[float]] = {"mse": [], "nll": [], "contact": []}
         start = time.perf_counter()
         for seed in range(args.fit_seeds):
@@ -66,7 +73,7 @@ def main() -> None:
                 err = np.square((mean - next_obs[contact]) / scale).mean()
                 scores["contact"].append(float(err))
         cells = [f"{np.mean(v):.4g} +- {np.std(v):.2g}" if v else "-" for v in scores.values()]
-        print(f"{kind:<9} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22} "
+        print(f"{name:<14} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22} "
               f"{(time.perf_counter() - start) / args.fit_seeds:>6.0f}")
 
 
