@@ -174,6 +174,7 @@ def _train_state_gan(args: argparse.Namespace, buffer: Any) -> None:
 
 
 def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
+    import numpy as np
     import torch
 
     from advex.analysis.draw_plot import plot_draw_steps
@@ -183,14 +184,19 @@ def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
 
     images = grey_unit(buffer.frames()[0])
     train, test = episode_split(buffer.episode_id, 0.1)
+    # the frame VAE's contrast stretch: divide by the brightest training pixel
+    images = np.clip(images / max(float(images[train].max()), 1e-6), 0.0, 1.0)
     height, width = images.shape[1:]
     config = DRAWConfig(height=height, width=width, attention=not args.no_attention,
+                        read_attention=not args.no_read_attention,
                         glimpses=args.glimpses, read_n=args.read_n, write_n=args.write_n,
                         latent_dim=args.latent, train_steps=args.steps)
     model = DRAW(config, seed=args.seed)
     model.fit(images[train], seed=args.seed, progress=not args.quiet)
     model.save(args.out)
-    attention = "no attention" if args.no_attention else f"attention {args.read_n}/{args.write_n}"
+    attention = ("no attention" if args.no_attention else
+                 f"whole-frame reads, write attention {args.write_n}" if args.no_read_attention
+                 else f"attention {args.read_n}/{args.write_n}")
     print(f"wrote a DRAW model ({config.glimpses} glimpses, {attention}) to {args.out}")
     if len(test):
         held, gen = torch.as_tensor(images[test]), torch.Generator().manual_seed(args.seed)
@@ -635,6 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training steps (VAE, DRAW or GAN)")
     g.add_argument("--dynamics-steps", type=_positive_int, default=3000)
     g.add_argument("--no-attention", action="store_true", help="draw: read/write whole frames")
+    g.add_argument("--no-read-attention", action="store_true",
+                   help="draw: read whole frames, write through the attention window")
     g.add_argument("--glimpses", type=_positive_int, default=8, help="draw: T")
     g.add_argument("--read-n", type=_positive_int, default=5, help="draw: read grid N x N")
     g.add_argument("--write-n", type=_positive_int, default=5, help="draw: write grid N x N")

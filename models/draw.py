@@ -55,6 +55,7 @@ class DRAWConfig:
     read_n: int = 5  # read grid N x N (attention only)
     write_n: int = 5  # write patch N x N (attention only)
     attention: bool = True  # False: read the whole image, write a full-size canvas update
+    read_attention: bool = True  # False (with attention): read whole images, write a window
     lr: float = 1e-3
     batch_size: int = 64
     train_steps: int = 500
@@ -169,7 +170,7 @@ class DRAW(CheckpointMixin, nn.Module):
         self.config = config or DRAWConfig()
         cfg = self.config
         pixels = cfg.height * cfg.width
-        read_size = cfg.read_n**2 if cfg.attention else pixels
+        read_size = cfg.read_n**2 if self.reads_glimpses else pixels
         write_size = cfg.write_n**2 if cfg.attention else pixels
         with isolated_global_rngs():
             self.encoder = nn.LSTMCell(2 * read_size + cfg.decoder_size, cfg.encoder_size)
@@ -181,9 +182,15 @@ class DRAW(CheckpointMixin, nn.Module):
         seeded_init_(self, seed)
 
     # ------------------------------------------------------------------------- read / write
+    @property
+    def reads_glimpses(self) -> bool:
+        """Whether :meth:`read` takes ``read_n x read_n`` glimpses (else whole images)."""
+        return self.config.attention and self.config.read_attention
+
     def read(self, x: torch.Tensor, x_hat: torch.Tensor, h_dec: torch.Tensor) -> torch.Tensor:
-        """``B x 2 read_size``: glimpses of image and error image (or both whole, no attention)."""
-        if not self.config.attention:
+        """``B x 2 read_size``: glimpses of image and error image (or both whole, without read
+        attention)."""
+        if not self.reads_glimpses:
             return torch.cat([x.flatten(1), x_hat.flatten(1)], dim=1)
         cfg = self.config
         params = attention_params(self.read_attention(h_dec), cfg.height, cfg.width, cfg.read_n)

@@ -119,6 +119,19 @@ def test_training_lowers_loss_and_generates_images(attention: bool, height: int,
     assert torch.equal(steps[-1], generated)
 
 
+def test_whole_image_reads_with_attentive_writes() -> None:
+    """``read_attention=False``: the encoder reads both whole images (2 H W inputs) while
+    the writes keep their windows."""
+    model = DRAW(small_config(height=12, width=20, read_attention=False), seed=0)
+    assert not model.reads_glimpses and model.encoder.input_size == 2 * 12 * 20 + 48
+    images = random_rectangle_images(4, 12, 20, seed=0)
+    h_dec = torch.zeros(4, model.config.decoder_size)
+    read = model.read(images, images - 0.5, h_dec)
+    torch.testing.assert_close(read[:, : 12 * 20], images.flatten(1))
+    out = model(images, torch.Generator().manual_seed(0))
+    assert all(w is not None for w in out.windows)
+
+
 def test_save_load_round_trip(tmp_path) -> None:
     model = DRAW(small_config(height=12, width=20), seed=5)
     model.save(tmp_path / "draw.pt")
