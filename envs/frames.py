@@ -110,6 +110,27 @@ def rendering_failure(error: BaseException) -> FrameError:
     )
 
 
+def check_rendering(task: str) -> None:
+    """Render one small frame of ``task`` now, so that a backend that cannot start is one
+    line (:func:`rendering_failure`) before any work rather than a failure mid-run."""
+    from advex.envs import make_env
+
+    spec = FrameSpec(8)
+    try:
+        env = make_env(task, **spec.env_kwargs())
+    except Exception as error:
+        raise rendering_failure(error) from None
+    try:
+        env.reset(seed=0)
+        render_frame(env.unwrapped, spec)
+    except FrameError:
+        raise
+    except Exception as error:  # EGL/OSMesa missing, no GL context
+        raise rendering_failure(error) from None
+    finally:
+        env.close()
+
+
 def grey_unit(frames: np.ndarray) -> np.ndarray:
     """``N x H x W x 1`` uint8 grey frames -> ``N x H x W`` float32 in ``[0, 1]`` (what the
     image models read); RGB frames are one line."""

@@ -33,7 +33,7 @@ import torch
 
 from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
-from advex.envs.frames import FrameSpec
+from advex.envs.frames import FrameSpec, check_rendering
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionStrategy
 from advex.exploration.strategy import StrategyStateError
@@ -75,6 +75,11 @@ class AdversarialFrames(ScoreFunctionStrategy):
     config_cls = AdversarialFramesConfig
     config: AdversarialFramesConfig
     uses_model = False
+
+    @classmethod
+    def check_task(cls, spec: TaskSpec) -> None:
+        """The task must render offscreen here (one line naming MUJOCO_GL otherwise)."""
+        check_rendering(spec.name)
 
     def __init__(self, spec: TaskSpec, config: AdversarialFramesConfig, seed: int, *,
                  episodes: EpisodeMode = "env") -> None:

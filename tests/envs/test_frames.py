@@ -135,3 +135,18 @@ def test_no_offscreen_backend_is_one_line_and_writes_nothing(tmp_path: Path) -> 
     ours = [line for line in result.stderr.splitlines() if line.startswith("advex:")]
     assert len(ours) == 1 and "cannot render frames offscreen" in ours[0], result.stderr
     assert "MUJOCO_GL=egl" in ours[0] and not out.exists()
+
+
+def test_a_camera_adversary_without_a_backend_stops_before_any_work(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env["MUJOCO_GL"] = "glfw"
+    out = tmp_path / "cmp"
+    result = subprocess.run(
+        [sys.executable, "-m", "advex.cli", "compare", "--strategies", "random,adversarial-frames",
+         "--steps", "100", "--round", "50", "--out", str(out), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("advex:")]
+    assert len(ours) == 1 and "cannot render frames offscreen" in ours[0], result.stderr
+    assert not out.exists()
