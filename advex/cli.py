@@ -174,7 +174,6 @@ def _train_state_gan(args: argparse.Namespace, buffer: Any) -> None:
 
 
 def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
-    import numpy as np
     import torch
 
     from advex.analysis.draw_plot import plot_draw_steps
@@ -182,10 +181,10 @@ def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
     from advex.models.draw import DRAW, DRAWConfig
     from advex.models.frame_model import episode_split
 
-    images = grey_unit(buffer.frames()[0])
+    frames = buffer.frames()[0]
     train, test = episode_split(buffer.episode_id, 0.1)
     # the frame VAE's contrast stretch: divide by the brightest training pixel
-    images = np.clip(images / max(float(images[train].max()), 1e-6), 0.0, 1.0)
+    images = grey_unit(frames, pixel_max=max(1, int(frames[train].max())))
     height, width = images.shape[1:]
     config = DRAWConfig(height=height, width=width, attention=not args.no_attention,
                         read_attention=not args.no_read_attention,

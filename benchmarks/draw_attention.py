@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advex.envs.frames import FrameSpec
+from advex.envs.frames import FrameSpec, grey_unit
 from advex.exploration.collect import collect
 from advex.models.draw import DRAW, DRAWConfig
 from advex.models.frame_model import episode_split
@@ -46,8 +46,8 @@ def main() -> None:
     torch.set_num_threads(1)
     buffer = collect("InvertedPendulum-v5", n_steps=5000, seed=0, progress=False,
                      frames=FrameSpec(32))
-    frames = buffer.frames()[0][..., 0]
-    images = frames.astype(np.float32) / frames.max()
+    frames = buffer.frames()[0]
+    images = grey_unit(frames, pixel_max=int(frames.max()))
     train, test = episode_split(buffer.episode_id, 0.1)
     held = images[test].astype(np.float64)
     print(f"mean training frame: {bernoulli_entropy_rows(held, images[train].mean(0)):.2f} "

@@ -89,9 +89,13 @@ def pin_camera(env: Any) -> None:
 
 def render_frame(env: Any, spec: FrameSpec) -> np.ndarray:
     """The current frame of ``env`` (an env made with :meth:`FrameSpec.env_kwargs`); the
-    camera is pinned first (:func:`pin_camera`)."""
-    pin_camera(env)
-    rgb = env.render()
+    camera is pinned first (:func:`pin_camera`). A backend that cannot render is one line
+    (:func:`rendering_failure`)."""
+    try:
+        pin_camera(env)
+        rgb = env.render()
+    except Exception as error:  # EGL/OSMesa missing, no GL context: one line, not a trace
+        raise rendering_failure(error) from None
     if rgb is None or np.shape(rgb) != (spec.size, spec.size, 3):
         raise FrameError(
             f"the env rendered {None if rgb is None else np.shape(rgb)}, expected "
@@ -123,21 +127,18 @@ def check_rendering(task: str) -> None:
     try:
         env.reset(seed=0)
         render_frame(env.unwrapped, spec)
-    except FrameError:
-        raise
-    except Exception as error:  # EGL/OSMesa missing, no GL context
-        raise rendering_failure(error) from None
     finally:
         env.close()
 
 
-def grey_unit(frames: np.ndarray) -> np.ndarray:
-    """``N x H x W x 1`` uint8 grey frames -> ``N x H x W`` float32 in ``[0, 1]`` (what the
-    image models read); RGB frames are one line."""
+def grey_unit(frames: np.ndarray, pixel_max: int = 255) -> np.ndarray:
+    """``N x H x W x 1`` uint8 grey frames -> ``N x H x W`` float32 divided by ``pixel_max``
+    and clipped to ``[0, 1]`` (what the image models read; a ``pixel_max`` below 255 is the
+    frame VAE's contrast stretch); RGB frames are one line."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 1 or frames.dtype != np.uint8:
         raise FrameError(
             f"expected grey uint8 frames N x H x W x 1, got {frames.dtype} {frames.shape} "
             "(collect with --frame-color grey)"
         )
-    return frames[..., 0].astype(np.float32) / 255.0
+    return np.clip(frames[..., 0].astype(np.float32) / pixel_max, 0.0, 1.0)

@@ -36,6 +36,7 @@ from advex.envs import EpisodeMode, TaskSpec
 from advex.envs.frames import FrameSpec, check_rendering
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionStrategy
+from advex.exploration.policy_strategy import clone_tensors
 from advex.exploration.strategy import StrategyStateError
 from advex.models.frame_vae import FrameVAE, FrameVAEConfig
 from advex.models.latent_dynamics import (
@@ -173,10 +174,10 @@ class AdversarialFrames(ScoreFunctionStrategy):
         state.update(
             frames=torch.from_numpy(self.frames.copy()),
             next_frames=torch.from_numpy(self.next_frames.copy()),
-            vae={k: v.clone() for k, v in self.vae.state_dict().items()},
+            vae=clone_tensors(self.vae.state_dict()),
             vae_settings={"pixel_max": self.vae.config.pixel_max,
                           "kl_warmup_steps": self.vae.config.kl_warmup_steps},
-            dynamics={k: v.clone() for k, v in self.dynamics.state_dict().items()},
+            dynamics=clone_tensors(self.dynamics.state_dict()),
             frame_rounds=self.frame_rounds,
         )
         return state

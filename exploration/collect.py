@@ -28,7 +28,7 @@ from advex.envs import (
     get_task,
     make_env,
 )
-from advex.envs.frames import FrameError, FrameSpec, render_frame, rendering_failure
+from advex.envs.frames import FrameError, FrameSpec, render_frame
 from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
 from advex.types import Policy
 
@@ -124,12 +124,7 @@ class LeanVectorEnv(VectorEnv):
 
     def _render(self, env: gym.Env) -> np.ndarray:
         assert self.frames is not None
-        try:
-            return render_frame(env, self.frames)
-        except FrameError:
-            raise
-        except Exception as error:  # EGL/OSMesa missing, no GL context: one line, not a trace
-            raise rendering_failure(error) from None
+        return render_frame(env, self.frames)
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None

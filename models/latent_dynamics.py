@@ -97,11 +97,9 @@ def previous_rows(episode_id: np.ndarray) -> np.ndarray:
     """Each row's previous row in its own episode (``N`` indices), the row itself at an
     episode's first step. Rows of one episode are in time order, possibly interleaved with
     other episodes' rows (vectorised collection)."""
-    episode_id = np.asarray(episode_id)
-    order = np.argsort(episode_id, kind="stable")  # each episode's rows, in time order
     previous = np.arange(len(episode_id))
-    same = episode_id[order[1:]] == episode_id[order[:-1]]
-    previous[order[1:][same]] = order[:-1][same]
+    pairs = episode_windows(episode_id, 2)  # (previous row, row) inside one episode
+    previous[pairs[:, 1]] = pairs[:, 0]
     return previous
 
 
