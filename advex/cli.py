@@ -188,7 +188,8 @@ def _train_draw(args: argparse.Namespace, buffer: Any) -> None:
     height, width = images.shape[1:]
     config = DRAWConfig(height=height, width=width, attention=not args.no_attention,
                         read_attention=not args.no_read_attention,
-                        glimpses=args.glimpses, read_n=args.read_n, write_n=args.write_n,
+                        canvas_from_mean=not args.grey_canvas, glimpses=args.glimpses,
+                        read_n=args.read_n, write_n=args.write_n,
                         latent_dim=args.latent, train_steps=args.steps)
     model = DRAW(config, seed=args.seed)
     model.fit(images[train], seed=args.seed, progress=not args.quiet)
@@ -642,6 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-attention", action="store_true", help="draw: read/write whole frames")
     g.add_argument("--no-read-attention", action="store_true",
                    help="draw: read whole frames, write through the attention window")
+    g.add_argument("--grey-canvas", action="store_true",
+                   help="draw: start the canvas at grey (the paper), not at the mean frame")
     g.add_argument("--glimpses", type=_positive_int, default=8, help="draw: T")
     g.add_argument("--read-n", type=_positive_int, default=5, help="draw: read grid N x N")
     g.add_argument("--write-n", type=_positive_int, default=5, help="draw: write grid N x N")

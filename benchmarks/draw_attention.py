@@ -26,7 +26,8 @@ from advex.models.draw import DRAW, DRAWConfig
 from advex.models.frame_model import episode_split
 
 DEFAULT_SETTINGS = ("attention=False", "attention=True", "attention=True, read_n=3, write_n=8",
-                    "attention=True, glimpses=16")
+                    "attention=True, glimpses=16", "attention=False, canvas_from_mean=False",
+                    "attention=True, canvas_from_mean=False")
 
 
 def bernoulli_entropy_rows(x: np.ndarray, p: np.ndarray) -> float:
@@ -58,6 +59,8 @@ def main() -> None:
         config = DRAWConfig(height=32, width=32, train_steps=args.steps,
                             **eval(f"dict({setting})"))  # noqa: S307 - the user's own flags
         model = DRAW(config, seed=0)
+        if config.canvas_from_mean:  # what DRAW.fit does on its first call
+            model.start_canvas_at(data[train].mean(dim=0))
         if args.sigma_init and config.attention:
             with torch.no_grad():
                 for layer, n in ((model.read_attention, config.read_n),

@@ -6,15 +6,19 @@ horizon 15, population 200, 3 iterations, one torch thread. Rows:
   every particle), ``ts1`` and ``tsinf`` (each particle through one elite member);
 - 1 particle with each propagation, on 1 and on 2 threads.
 
-mbrl-lib 0.2.0 is not installed here, so its figures come from the issue (measured on the
-issue author's machine, 1 thread): ``TrajectoryOptimizerAgent`` 572 ms per action with its
-default propagation and 2 489 ms with expectation over the 5 elites; advex's ``MPCAgent``
-then took 4 209 ms (20 particles) and 139 ms (1 particle, 1 thread). Those are from another
-machine, so each row is also given "scaled": its time times (the issue's ``mean`` time / this
-run's ``mean`` time, same particles, 1 thread). ``mean`` propagation is the code the issue
-timed, unchanged, so the factor is the speed of this machine against that one.
+The peer: mbrl-lib 0.2.0's ``TrajectoryOptimizerAgent`` on the same setting (a 7-member
+``GaussianMLP`` with 5 elites, its default ``random_model`` propagation, i.e. TS-1 over the
+elites, and ``expectation``), timed in the same run when ``import mbrl`` works. mbrl-lib is not
+an advex dependency; it installs beside advex without touching advex's environment:
 
-    python benchmarks/planning.py [--actions 5]
+    pip install --target /tmp/mbrlpkgs --no-deps mbrl==0.2.0 hydra-core omegaconf \
+        "antlr4-python3-runtime==4.9.*" termcolor
+    PYTHONPATH=/tmp/mbrlpkgs python benchmarks/planning.py [--actions 5]
+
+Without it, the issue's figures stand in (another machine, 1 thread: mbrl-lib 572 ms with its
+default propagation; advex's ``MPCAgent`` then 4 209 ms at 20 particles and 139 ms at 1), and
+each row is also given "scaled": its time times (the issue's ``mean`` time / this run's
+``mean`` time, same particles, 1 thread), since ``mean`` is the code the issue timed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from advex.agents import CEMConfig, ModelEnv, MPCAgent, MPCConfig
 from advex.envs import get_task, make_env
 from advex.exploration.collect import collect
 from advex.models import EnsembleModel, TrainConfig, fit_model
+from advex.types import TransitionBatch
 
 MBRL_TS_MS = 572.0  # mbrl-lib 0.2.0, default propagation, 20 particles (from the issue)
 ADVEX_BEFORE_20_MS = 4209.0
@@ -54,6 +59,52 @@ def time_agent(model: EnsembleModel, propagation: str, particles: int, n_actions
     return 1000 * elapsed / n_actions
 
 
+def mbrl_agent_ms(data: TransitionBatch, propagation: str, particles: int,
+                  n_actions: int) -> float:
+    """mbrl-lib 0.2.0's CEM agent on the same setting; ms per action (raises ImportError)."""
+    import mbrl.models
+    import mbrl.planning
+    import mbrl.types
+    import omegaconf
+
+    spec = get_task("HalfCheetah-v5")
+    env = make_env(spec)
+    obs, _ = env.reset(seed=0)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    net = mbrl.models.GaussianMLP(obs_dim + act_dim, obs_dim, "cpu", num_layers=4,
+                                  ensemble_size=7, hid_size=200, propagation_method=propagation)
+    model = mbrl.models.OneDTransitionRewardModel(net, normalize=True, learned_rewards=False,
+                                                  num_elites=5)
+    model.update_normalizer(mbrl.types.TransitionBatch(
+        data.obs, data.act, data.next_obs, None, None, None))
+    model.set_elite(range(5))
+
+    def reward(act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        return (next_obs[:, 8] - 0.1 * act.square().sum(1)).unsqueeze(1)  # HalfCheetah-v5
+
+    def never_done(act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(next_obs), 1, dtype=torch.bool)
+
+    model_env = mbrl.models.ModelEnv(env, model, never_done, reward,
+                                     generator=torch.Generator().manual_seed(0))
+    cfg = omegaconf.OmegaConf.create({
+        "_target_": "mbrl.planning.TrajectoryOptimizerAgent", "planning_horizon": 15,
+        "replan_freq": 1, "verbose": False, "action_lb": "???", "action_ub": "???",
+        "_recursive_": False,  # the agent fills the optimizer's bounds itself
+        "optimizer_cfg": {"_target_": "mbrl.planning.CEMOptimizer", "num_iterations": 3,
+                          "elite_ratio": 0.1, "population_size": 200, "alpha": 0.1,
+                          "device": "cpu", "lower_bound": "???", "upper_bound": "???",
+                          "return_mean_elites": True, "clipped_normal": False}})
+    agent = mbrl.planning.create_trajectory_optim_agent_for_model(model_env, cfg, particles)
+    agent.act(obs)
+    started = time.perf_counter()
+    for _ in range(n_actions):
+        obs, *_ = env.step(agent.act(obs))
+    elapsed = time.perf_counter() - started
+    env.close()
+    return 1000 * elapsed / n_actions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=5)
@@ -62,8 +113,22 @@ def main() -> None:
     model = EnsembleModel(17, 6)
     fit_model(model, buffer, TrainConfig(max_epochs=3), progress=False)
     model.eval()
-    print("| particles | propagation | threads | ms per action | vs mean (this run) "
-          "| scaled ms | scaled vs mbrl-lib TS (572 ms) |")
+
+    peer: dict[tuple[int, int], float] = {}  # (particles, threads) -> mbrl-lib TS ms
+    try:
+        print("| mbrl-lib 0.2.0 | particles | threads | ms per action |\n| --- | --- | --- | --- |")
+        for particles, threads, propagation in ((20, 1, "random_model"), (20, 1, "expectation"),
+                                                (1, 1, "random_model"), (1, 2, "random_model")):
+            torch.set_num_threads(threads)
+            ms = mbrl_agent_ms(buffer.batch(), propagation, particles, args.actions)
+            if propagation == "random_model":
+                peer[particles, threads] = ms
+            print(f"| {propagation} | {particles} | {threads} | {ms:.0f} |", flush=True)
+    except ImportError as err:
+        print(f"mbrl-lib not importable ({err}); the issue's figures stand in, scaled")
+
+    print("\n| particles | propagation | threads | ms per action | vs mean (this run) "
+          "| vs mbrl-lib TS | how |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     scale: dict[int, float] = {}
     for particles, threads in ((20, 1), (1, 1), (1, 2)):
@@ -75,10 +140,15 @@ def main() -> None:
                 scale[particles], mean_ms = before / ms, ms
             elif propagation == "mean":
                 mean_ms = ms
-            scaled = ms * scale[particles]
-            mbrl = f"{scaled / MBRL_TS_MS:.2f}x" if particles == 20 else "-"
+            if (particles, threads) in peer:
+                versus, how = f"{ms / peer[particles, threads]:.2f}x", "same run"
+            elif particles == 20:
+                versus = f"{ms * scale[particles] / MBRL_TS_MS:.2f}x"
+                how = "scaled to the issue's machine"
+            else:
+                versus, how = "-", "-"
             print(f"| {particles} | {propagation} | {threads} | {ms:.0f} | "
-                  f"{ms / mean_ms:.2f}x | {scaled:.0f} | {mbrl} |", flush=True)
+                  f"{ms / mean_ms:.2f}x | {versus} | {how} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ coordinates run ``1..A`` (width) and ``1..B`` (height). Loss = Bernoulli cross-e
 ``sigmoid(c_T)`` (``eps`` inside the logs, the fix the tutorial needed against NaNs) + the KL
 of every step's ``q(z_t)`` to ``N(0, I)``, both summed, averaged over the batch.
 
+One departure from the paper: ``c_0`` is a learned image (``canvas_start``) that the first
+``fit`` sets to the logits of the training images' mean, instead of 0 (grey). Robot frames are
+mostly constant background, and through 5 x 5 write windows the paper's grey start leaves the
+glimpses painting that background: attention then ended worse than the mean frame, with the
+posterior unused (KL 0). ``canvas_from_mean=False`` restores the paper's start.
+
 Shapes: ``B`` batch (the paper's ``B`` is the image height; here the height is ``H``),
 ``H x W`` image, ``N`` attention grid, ``L`` latent dim, ``T`` glimpses.
 """
@@ -56,6 +62,11 @@ class DRAWConfig:
     write_n: int = 5  # write patch N x N (attention only)
     attention: bool = True  # False: read the whole image, write a full-size canvas update
     read_attention: bool = True  # False (with attention): read whole images, write a window
+    # The canvas starts at the training images' mean (as logits, learned from there; the first
+    # ``fit`` sets it), so the glimpses paint what differs from the mean image. False: start
+    # at logits 0 (grey 0.5) as the paper does, which leaves write attention a whole
+    # background to paint through small windows.
+    canvas_from_mean: bool = True
     lr: float = 1e-3
     batch_size: int = 64
     train_steps: int = 500
@@ -162,7 +173,7 @@ class DRAW(CheckpointMixin, nn.Module):
     ``generate(n)`` runs the decoder alone from ``z_t ~ N(0, I)``.
     """
 
-    checkpoint_file = checkpoint_format("draw")
+    checkpoint_file = checkpoint_format("draw", version=2)  # 2: the learned start canvas
     config_type = DRAWConfig
 
     def __init__(self, config: DRAWConfig | None = None, *, seed: int = 0) -> None:
@@ -180,6 +191,9 @@ class DRAW(CheckpointMixin, nn.Module):
             self.read_attention = nn.Linear(cfg.decoder_size, 5)
             self.write_attention = nn.Linear(cfg.decoder_size, 5)
         seeded_init_(self, seed)
+        # c_0 (``H x W`` logits); learned. ``fit`` sets it once from the data (canvas_from_mean).
+        self.canvas_start = nn.Parameter(torch.zeros(cfg.height, cfg.width))
+        self.register_buffer("canvas_start_set", torch.tensor(False))
 
     # ------------------------------------------------------------------------- read / write
     @property
@@ -236,7 +250,7 @@ class DRAW(CheckpointMixin, nn.Module):
         cfg = self.config
         x = self._check_images(x, "forward")
         batch = x.shape[0]
-        canvas = torch.zeros_like(x)
+        canvas = self.canvas_start.expand_as(x)
         h_enc, c_enc = self._zero_state(batch, cfg.encoder_size)
         h_dec, c_dec = self._zero_state(batch, cfg.decoder_size)
         kl = torch.zeros(batch)
@@ -292,7 +306,7 @@ class DRAW(CheckpointMixin, nn.Module):
         if n < 1:
             raise ValueError(f"DRAW.generate: n must be >= 1, got {n}")
         gen = torch.Generator().manual_seed(seed)
-        canvas = torch.zeros(n, cfg.height, cfg.width)
+        canvas = self.canvas_start.expand(n, cfg.height, cfg.width)
         h_dec, c_dec = self._zero_state(n, cfg.decoder_size)
         steps = []
         for _ in range(cfg.glimpses):
@@ -303,6 +317,15 @@ class DRAW(CheckpointMixin, nn.Module):
         return torch.stack(steps) if return_steps else steps[-1]
 
     # ----------------------------------------------------------------------------- training
+    @torch.no_grad()
+    def start_canvas_at(self, image: torch.Tensor) -> None:
+        """Set ``c_0`` to the logits of ``image`` (``H x W`` in ``[0, 1]``, clipped to
+        ``[1e-4, 1 - 1e-4]`` so the logits stay finite); ``fit`` calls it once with the
+        training images' mean."""
+        p = torch.as_tensor(image, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+        self.canvas_start.copy_(torch.logit(p))
+        self.canvas_start_set.fill_(True)
+
     def fit(self, images: torch.Tensor, *, seed: int = 0, progress: bool = True) -> DRAWHistory:
         """Adam on minibatches of ``images`` (``N x H x W`` in ``[0, 1]``, numpy or torch).
 
@@ -311,6 +334,8 @@ class DRAW(CheckpointMixin, nn.Module):
         """
         cfg = self.config
         images = self._check_images(as_float_tensor(images, name="DRAW.fit images", ndim=3), "fit")
+        if cfg.canvas_from_mean and not bool(self.canvas_start_set) and len(images):
+            self.start_canvas_at(images.mean(dim=0))
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         history = DRAWHistory()

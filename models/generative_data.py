@@ -147,9 +147,11 @@ def seeded_init_(module: nn.Module, seed: int) -> None:
 ConfigT = TypeVar("ConfigT")
 
 
-def checkpoint_format(model: str) -> FileFormat:
-    """The checkpoint file of one generative model (``"gan"``, ``"vae"``, ``"draw"``)."""
-    return FileFormat(f"advex-{model}", 1, f"{model.upper()} checkpoint", GenerativeCheckpointError)
+def checkpoint_format(model: str, version: int = 1) -> FileFormat:
+    """The checkpoint file of one generative model (``"gan"``, ``"vae"``, ``"draw"``); bump
+    ``version`` when a model's weights change (files of another version are refused)."""
+    return FileFormat(f"advex-{model}", version, f"{model.upper()} checkpoint",
+                      GenerativeCheckpointError)
 
 
 def save_checkpoint(path: str | Path, file: FileFormat, *, config: Any, state_dict: dict) -> None:

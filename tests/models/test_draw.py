@@ -15,7 +15,12 @@ from advex.models.draw import (
     read_glimpse,
     write_patch,
 )
-from advex.models.generative_data import NonFiniteLossError, random_rectangle_images
+from advex.models.generative_data import (
+    GenerativeCheckpointError,
+    NonFiniteLossError,
+    checkpoint_format,
+    random_rectangle_images,
+)
 
 # Tiny nets: one intra-op thread (see tests/models/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -103,7 +108,11 @@ def test_training_lowers_loss_and_generates_images(attention: bool, height: int,
     model = DRAW(small_config(height=height, width=width, attention=attention), seed=0)
     history = model.fit(images, seed=0, progress=False)
     assert len(history.loss) == 40
-    assert sum(history.loss[-5:]) / 5 < 0.6 * history.loss[0]
+    # The canvas starts at the mean image, so the model must beat the mean image's
+    # cross-entropy (it encodes each image), not just fall from a grey canvas.
+    p = images.mean(dim=0).clamp(1e-4, 1 - 1e-4)
+    mean_image = float(-(images * p.log() + (1 - images) * (1 - p).log()).sum((1, 2)).mean())
+    assert sum(history.loss[-5:]) / 5 < min(history.loss[0], mean_image)
     assert all(k >= 0 for k in history.kl)
 
     out = model(images[:5], torch.Generator().manual_seed(0))
@@ -158,3 +167,36 @@ def test_errors() -> None:
         model.posterior.weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match="DRAW: loss became nan at step 0"):
         model.fit(random_rectangle_images(8, seed=0), progress=False)
+
+
+def test_first_fit_starts_the_canvas_at_the_mean_image_and_keeps_it(tmp_path) -> None:
+    """``canvas_from_mean``: before any glimpse, ``sigmoid(c_0)`` is the training images' mean,
+    so the glimpses paint what differs from it; later fits continue from the learned ``c_0``."""
+    images = random_rectangle_images(64, 12, 20, seed=0)
+    model = DRAW(small_config(height=12, width=20, train_steps=0), seed=0)
+    assert torch.equal(model.canvas_start, torch.zeros(12, 20))  # before fit: the paper's 0
+    model.fit(images, progress=False)
+    expected = images.mean(dim=0).clamp(1e-4, 1 - 1e-4)
+    torch.testing.assert_close(torch.sigmoid(model.canvas_start), expected)
+    with torch.no_grad():
+        model.canvas_start.add_(0.5)  # as training would move it
+    moved = model.canvas_start.clone()
+    model.fit(images * 0.5, progress=False)
+    assert torch.equal(model.canvas_start, moved)  # not reset by a second fit
+    with torch.no_grad():  # no writes: the canvas stays c_0 through every glimpse
+        model.write_content.weight.zero_()
+        model.write_content.bias.zero_()
+    torch.testing.assert_close(model.generate(2), torch.sigmoid(moved).expand(2, 12, 20))
+    model.save(tmp_path / "draw.pt")
+    torch.testing.assert_close(DRAW.load(tmp_path / "draw.pt").canvas_start, moved)
+
+    paper = DRAW(small_config(height=12, width=20, train_steps=0, canvas_from_mean=False))
+    paper.fit(images, progress=False)
+    assert torch.equal(paper.canvas_start, torch.zeros(12, 20))
+
+
+def test_checkpoint_of_the_old_zero_canvas_format_is_refused(tmp_path) -> None:
+    old = checkpoint_format("draw", version=1)
+    old.save_tensors(tmp_path / "old.pt", {"config": {}, "state_dict": {}})
+    with pytest.raises(GenerativeCheckpointError, match="version"):
+        DRAW.load(tmp_path / "old.pt")

@@ -176,6 +176,13 @@ def test_draw_on_frames_with_its_glimpses(
                  "--write-n", "3", "--latent", "4", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "heldout_loss" in printed and (tmp_path / "draw.steps.png").is_file()
+    assert bool(DRAW.load(out).canvas_start_set)  # started at the mean frame
+    grey = tmp_path / "grey.pt"
+    assert main(["generative", "train", "--kind", "draw", "--buffer", str(tmp_path / "b.npz"),
+                 "--out", str(grey), "--steps", "1", "--glimpses", "2", "--latent", "2",
+                 "--grey-canvas", "--quiet"]) == 0
+    paper = DRAW.load(grey)
+    assert not paper.config.canvas_from_mean and not bool(paper.canvas_start_set)
     assert main(["generative", "sample", "--model", str(out), "--out", str(tmp_path / "s.png"),
                  "--n", "4"]) == 0
 
