@@ -175,6 +175,7 @@ class DRAW(CheckpointMixin, nn.Module):
 
     checkpoint_file = checkpoint_format("draw", version=2)  # 2: the learned start canvas
     config_type = DRAWConfig
+    canvas_start_set: torch.Tensor  # bool buffer: whether fit has set c_0 from the data
 
     def __init__(self, config: DRAWConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
