@@ -7,7 +7,7 @@ return over seeds with a 95 % bootstrap CI, and the mean planning milliseconds p
 
     python benchmarks/control.py RUN [RUN ...] [--strategies random,adversarial-sf,...]
         [--episodes 2] [--horizon 25 --candidates 60 --iterations 3] [--out control.csv]
-        [--threads 1]
+        [--threads 1] [--max-steps 200]
 """
 
 from __future__ import annotations
@@ -25,17 +25,19 @@ from advex.atomic_io import read_json
 from advex.envs import make_env
 
 
-def random_returns(task: str, episodes: int, seed: int) -> list[float]:
+def random_returns(task: str, episodes: int, seed: int,
+                   max_steps: int | None = None) -> list[float]:
     env = make_env(task)
     env.action_space.seed(seed)
     returns = []
     for episode in range(episodes):
         env.reset(seed=seed + episode)
-        total, done = 0.0, False
+        total, done, steps = 0.0, False, 0
         while not done:
             _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
             total += float(reward)
-            done = terminated or truncated
+            steps += 1
+            done = terminated or truncated or steps == max_steps
         returns.append(total)
     env.close()
     return returns
@@ -51,6 +53,9 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=60)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--sim-episodes", type=int, default=None, help="default: --episodes")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="episode length cap for every row, the random policy's too "
+                        "(default: the task's time limit)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: the planner's batches are small; more threads "
@@ -58,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     plan = dict(planner=args.planner, horizon=args.horizon, candidates=args.candidates,
-                iterations=args.iterations)
+                iterations=args.iterations, max_steps=args.max_steps)
     rows = []
     for run in args.runs:
         config = read_json(run / "config.json")
@@ -71,7 +76,8 @@ def main() -> None:
                          "ms_per_action": frame["ms_per_action"].mean()})
             print(rows[-1], flush=True)
         rows.append({"model": "random policy (ref.)", "seed": seed,
-                     "return": float(np.mean(random_returns(task, args.episodes, seed))),
+                     "return": float(np.mean(random_returns(task, args.episodes, seed,
+                                                                args.max_steps))),
                      "ms_per_action": 0.0})
         sim = run_planning(PlanConfig(task=task, model="sim", episodes=args.sim_episodes
                                       or args.episodes, seed=seed, **plan), progress=False)

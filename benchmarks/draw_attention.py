@@ -3,10 +3,13 @@
 InvertedPendulum-v5, 5 000 random steps (seed 0), grey 32 x 32 frames divided by their
 brightest pixel (the frame VAE's contrast stretch); 10 % of the episodes held out whole. Per
 setting: held-out loss (Bernoulli reconstruction + KL, nats per frame), its split, and with
-attention the mean write-window extent (``delta * write_n`` pixels) of each glimpse. Reference
+attention the mean write-window extent (``delta * write_n`` pixels) of each glimpse; with
+several ``--seeds`` (model initialisation and minibatches; the frames stay seed 0's) one line
+per seed and their mean. Reference
 rows: the mean training frame's cross-entropy and the data's own entropy (the floor).
 
     MUJOCO_GL=egl python benchmarks/draw_attention.py [--steps 800 --warmup 0 --sigma-init]
+        [--seeds 0 1 2]
         [--settings "attention=False" "attention=True" "attention=True, read_n=3, write_n=8"]
 """
 
@@ -26,7 +29,8 @@ from advex.models.draw import DRAW, DRAWConfig
 from advex.models.frame_model import episode_split
 
 DEFAULT_SETTINGS = ("attention=False", "attention=True", "attention=True, read_n=3, write_n=8",
-                    "attention=True, glimpses=16", "attention=False, canvas_from_mean=False",
+                    "attention=True, read_n=5, write_n=12", "attention=True, glimpses=16",
+                    "attention=False, canvas_from_mean=False",
                     "attention=True, canvas_from_mean=False")
 
 
@@ -41,6 +45,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0, help="KL weight ramp 0 -> 1 (steps)")
     parser.add_argument("--sigma-init", action="store_true",
                         help="start each filter's width at half the initial stride")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="model and training seeds")
     parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS),
                         help="DRAWConfig keyword lists")
     args = parser.parse_args()
@@ -56,36 +62,47 @@ def main() -> None:
           f"{bernoulli_entropy_rows(held, held):.2f}")
     data = torch.as_tensor(images)
     for setting in args.settings:
-        config = DRAWConfig(height=32, width=32, train_steps=args.steps,
-                            **eval(f"dict({setting})"))  # noqa: S307 - the user's own flags
-        model = DRAW(config, seed=0)
-        if config.canvas_from_mean:  # what DRAW.fit does on its first call
-            model.start_canvas_at(data[train].mean(dim=0))
-        if args.sigma_init and config.attention:
-            with torch.no_grad():
-                for layer, n in ((model.read_attention, config.read_n),
-                                 (model.write_attention, config.write_n)):
-                    layer.bias[2] = 2 * math.log((max(config.height, config.width) - 1)
-                                                 / (n - 1) / 2)
-        start = time.perf_counter()
-        gen = torch.Generator().manual_seed(0)
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        for step in range(args.steps):
-            x = data[train][torch.randint(len(train), (config.batch_size,), generator=gen)]
-            _, recon, kl = model.loss(x, gen)
-            weight = min(1.0, (step + 1) / args.warmup) if args.warmup else 1.0
-            opt.zero_grad()
-            (recon + weight * kl).backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
+        losses = [train_and_score(setting, seed, data, train, test, args) for seed in args.seeds]
+        if len(losses) > 1:
+            print(f"{setting}: mean held-out {np.mean(losses):.2f} over seeds {args.seeds} "
+                  f"(per seed {' '.join(f'{x:.2f}' for x in losses)})", flush=True)
+
+
+def train_and_score(setting: str, seed: int, data: torch.Tensor, train: np.ndarray,
+                    test: np.ndarray, args: argparse.Namespace) -> float:
+    """Train one DRAW for ``args.steps`` Adam steps; print and return its held-out loss."""
+    config = DRAWConfig(height=32, width=32, train_steps=args.steps,
+                        **eval(f"dict({setting})"))  # noqa: S307 - the user's own flags
+    model = DRAW(config, seed=seed)
+    if config.canvas_from_mean:  # what DRAW.fit does on its first call
+        model.start_canvas_at(data[train].mean(dim=0))
+    if args.sigma_init and config.attention:
         with torch.no_grad():
-            out = model(data[test], torch.Generator().manual_seed(0))
-        extent = " ".join(f"{float((w.delta * config.write_n).mean()):.0f}"
-                          for w in out.windows if w is not None)
-        print(f"{setting}: {time.perf_counter() - start:.0f} s, held-out "
-              f"{float((out.reconstruction + out.kl).mean()):.2f} (reconstruction "
-              f"{float(out.reconstruction.mean()):.2f}, KL {float(out.kl.mean()):.2f})"
-              + (f"; write extent px per glimpse {extent}" if extent else ""), flush=True)
+            for layer, n in ((model.read_attention, config.read_n),
+                             (model.write_attention, config.write_n)):
+                layer.bias[2] = 2 * math.log((max(config.height, config.width) - 1)
+                                             / (n - 1) / 2)
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    for step in range(args.steps):
+        x = data[train][torch.randint(len(train), (config.batch_size,), generator=gen)]
+        _, recon, kl = model.loss(x, gen)
+        weight = min(1.0, (step + 1) / args.warmup) if args.warmup else 1.0
+        opt.zero_grad()
+        (recon + weight * kl).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+    with torch.no_grad():
+        out = model(data[test], torch.Generator().manual_seed(0))
+    loss = float((out.reconstruction + out.kl).mean())
+    extent = " ".join(f"{float((w.delta * config.write_n).mean()):.0f}"
+                      for w in out.windows if w is not None)
+    print(f"{setting} (seed {seed}): {time.perf_counter() - start:.0f} s, held-out {loss:.2f} "
+          f"(reconstruction {float(out.reconstruction.mean()):.2f}, KL "
+          f"{float(out.kl.mean()):.2f})"
+          + (f"; write extent px per glimpse {extent}" if extent else ""), flush=True)
+    return loss
 
 
 if __name__ == "__main__":

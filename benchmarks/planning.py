@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
+import gymnasium as gym
+import numpy as np
 import torch
 
 from advex.agents import CEMConfig, ModelEnv, MPCAgent, MPCConfig
@@ -39,6 +42,19 @@ ADVEX_BEFORE_20_MS = 4209.0
 ADVEX_BEFORE_1_MS = 139.0
 
 
+def ms_per_action(env: gym.Env, obs: np.ndarray, act: Callable[[np.ndarray], np.ndarray],
+                  n_actions: int) -> float:
+    """Mean ms per action of ``act`` over ``n_actions`` real steps after one warm-up call
+    (first-call allocations); closes ``env``."""
+    act(obs)
+    started = time.perf_counter()
+    for _ in range(n_actions):
+        obs, *_ = env.step(act(obs))
+    elapsed = time.perf_counter() - started
+    env.close()
+    return 1000 * elapsed / n_actions
+
+
 def time_agent(model: EnsembleModel, propagation: str, particles: int, n_actions: int) -> float:
     spec = get_task("HalfCheetah-v5")
     env = make_env(spec)
@@ -50,13 +66,7 @@ def time_agent(model: EnsembleModel, propagation: str, particles: int, n_actions
     config = MPCConfig(horizon=15, particles=particles,
                        optimizer_config=CEMConfig(population=200, iterations=3))
     agent = MPCAgent(model_env, env.action_space.low, env.action_space.high, config, seed=0)
-    agent.act(obs)  # warm-up (first-call allocations)
-    started = time.perf_counter()
-    for _ in range(n_actions):
-        obs, *_ = env.step(agent.act(obs))
-    elapsed = time.perf_counter() - started
-    env.close()
-    return 1000 * elapsed / n_actions
+    return ms_per_action(env, obs, agent.act, n_actions)
 
 
 def mbrl_agent_ms(data: TransitionBatch, propagation: str, particles: int,
@@ -96,13 +106,7 @@ def mbrl_agent_ms(data: TransitionBatch, propagation: str, particles: int,
                           "device": "cpu", "lower_bound": "???", "upper_bound": "???",
                           "return_mean_elites": True, "clipped_normal": False}})
     agent = mbrl.planning.create_trajectory_optim_agent_for_model(model_env, cfg, particles)
-    agent.act(obs)
-    started = time.perf_counter()
-    for _ in range(n_actions):
-        obs, *_ = env.step(agent.act(obs))
-    elapsed = time.perf_counter() - started
-    env.close()
-    return 1000 * elapsed / n_actions
+    return ms_per_action(env, obs, agent.act, n_actions)
 
 
 def main() -> None:
