@@ -3,7 +3,8 @@
 For every run folder given (one per seed) and every strategy, ``advex plan`` with the model
 that strategy's data produced (the run's last checkpoint); plus two references: a uniform
 random policy and MPC on the true simulator (the upper bound). Prints per (model) the mean
-return over seeds with a 95 % bootstrap CI, and the mean planning milliseconds per action.
+return over seeds with a 95 % bootstrap CI, the mean planning milliseconds per action, and
+the run's own final yardstick error for that strategy (to read return against model error).
 
     python benchmarks/control.py RUN [RUN ...] [--strategies random,adversarial-sf,...]
         [--episodes 2] [--horizon 25 --candidates 60 --iterations 3] [--out control.csv]
@@ -43,6 +44,19 @@ def random_returns(task: str, episodes: int, seed: int,
     return returns
 
 
+def final_errors(run: Path) -> dict[str, float]:
+    """Per strategy, the run's final yardstick ``mse_1step`` (mean over its evaluation fits):
+    the model error to read each control return against. Empty without results."""
+    path = run / "results.parquet"
+    if not path.is_file():
+        return {}
+    results = pd.read_parquet(path)
+    results = results[results["metric"] == "mse_1step"]
+    last = results[results["env_steps"] == results.groupby("strategy")["env_steps"]
+                   .transform("max")]
+    return last.groupby("strategy")["value"].mean().to_dict()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
@@ -68,12 +82,14 @@ def main() -> None:
     for run in args.runs:
         config = read_json(run / "config.json")
         task, seed = config["task"], config["seeds"][0]
+        errors = final_errors(run)
         for strategy in args.strategies.split(","):
             frame = run_planning(PlanConfig(task=task, model=str(run), strategy=strategy,
                                             episodes=args.episodes, seed=seed, **plan),
                                  progress=False)
             rows.append({"model": strategy, "seed": seed, "return": frame["return"].mean(),
-                         "ms_per_action": frame["ms_per_action"].mean()})
+                         "ms_per_action": frame["ms_per_action"].mean(),
+                         "final_mse_1step": errors.get(strategy, np.nan)})
             print(rows[-1], flush=True)
         rows.append({"model": "random policy (ref.)", "seed": seed,
                      "return": float(np.mean(random_returns(task, args.episodes, seed,
@@ -90,14 +106,17 @@ def main() -> None:
     print(f"\n{task}: MPC ({args.planner}, horizon {args.horizon}, {args.candidates} candidates, "
           f"{args.iterations} iterations), {args.episodes} episodes per seed, "
           f"{frame['seed'].nunique()} seeds")
-    print("| model | mean return over seeds [95% CI] | per seed | ms per action |")
-    print("| --- | --- | --- | --- |")
+    print("| model | mean return over seeds [95% CI] | per seed | ms per action "
+          "| the run's final mse_1step, mean over seeds |")
+    print("| --- | --- | --- | --- | --- |")
     for model, group in frame.groupby("model", sort=False):
         values = group["return"].to_numpy()
         low, high = bootstrap_ci(values, statistic=mean)
         per_seed = ", ".join(f"{v:.0f}" for v in values)
+        error = group["final_mse_1step"].mean() if "final_mse_1step" in group else np.nan
+        error = "-" if np.isnan(error) else f"{error:.4g}"
         print(f"| {model} | {values.mean():.0f} [{low:.0f}, {high:.0f}] | {per_seed} | "
-              f"{group['ms_per_action'].mean():.1f} |")
+              f"{group['ms_per_action'].mean():.1f} | {error} |")
 
 
 if __name__ == "__main__":
