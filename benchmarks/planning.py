@@ -13,7 +13,10 @@ an advex dependency; it installs beside advex without touching advex's environme
 
     pip install --target /tmp/mbrlpkgs --no-deps mbrl==0.2.0 hydra-core omegaconf \
         "antlr4-python3-runtime==4.9.*" termcolor
-    PYTHONPATH=/tmp/mbrlpkgs python benchmarks/planning.py [--actions 5]
+    PYTHONPATH=/tmp/mbrlpkgs python benchmarks/planning.py [--actions 5] [--profile]
+
+``--profile``: instead of the tables, ``torch.profiler``'s top operators for one ``ts1`` action
+with 20 particles on one thread (where the time goes).
 
 Without it, the issue's figures stand in (another machine, 1 thread: mbrl-lib 572 ms with its
 default propagation; advex's ``MPCAgent`` then 4 209 ms at 20 particles and 139 ms at 1), and
@@ -61,7 +64,7 @@ def time_agent(model: EnsembleModel, propagation: str, particles: int, n_actions
     obs, _ = env.reset(seed=0)
     assert spec.reward_fn is not None  # HalfCheetah has a closed-form reward
     model_env = ModelEnv(model, spec.reward_fn, spec.term_fn,
-                         propagation=propagation,  # type: ignore[arg-type]
+                         propagation=propagation,
                          generator=torch.Generator().manual_seed(0))
     config = MPCConfig(horizon=15, particles=particles,
                        optimizer_config=CEMConfig(population=200, iterations=3))
@@ -109,14 +112,29 @@ def mbrl_agent_ms(data: TransitionBatch, propagation: str, particles: int,
     return ms_per_action(env, obs, agent.act, n_actions)
 
 
+def profile_ts1(model: EnsembleModel) -> None:
+    """Self CPU time by operator for one ``ts1`` MPC action, 20 particles, one thread."""
+    from torch.profiler import profile
+
+    torch.set_num_threads(1)
+    with profile() as prof:
+        time_agent(model, "ts1", 20, n_actions=1)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=5)
+    parser.add_argument("--profile", action="store_true",
+                        help="print the top operators of one ts1 action (20 particles)")
     args = parser.parse_args()
     buffer = collect("HalfCheetah-v5", n_steps=2000, seed=0, progress=False)
     model = EnsembleModel(17, 6)
     fit_model(model, buffer, TrainConfig(max_epochs=3), progress=False)
     model.eval()
+    if args.profile:
+        profile_ts1(model)
+        return
 
     peer: dict[tuple[int, int], float] = {}  # (particles, threads) -> mbrl-lib TS ms
     try:
