@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from advex.agents.planning import PlanConfig, run_planning
+from advex.analysis.results import RESULTS_FILE, final_values, load_results
 from advex.analysis.statistics import bootstrap_ci, mean
 from advex.atomic_io import read_json
 from advex.envs import make_env
@@ -47,14 +48,10 @@ def random_returns(task: str, episodes: int, seed: int,
 def final_errors(run: Path) -> dict[str, float]:
     """Per strategy, the run's final yardstick ``mse_1step`` (mean over its evaluation fits):
     the model error to read each control return against. Empty without results."""
-    path = run / "results.parquet"
-    if not path.is_file():
+    if not (run / RESULTS_FILE).is_file():
         return {}
-    results = pd.read_parquet(path)
-    results = results[results["metric"] == "mse_1step"]
-    last = results[results["env_steps"] == results.groupby("strategy")["env_steps"]
-                   .transform("max")]
-    return last.groupby("strategy")["value"].mean().to_dict()
+    finals = final_values(load_results(run), "mse_1step")
+    return finals.groupby("strategy")["value"].mean().to_dict()
 
 
 def main() -> None:

@@ -74,8 +74,8 @@ def train_and_score(setting: str, seed: int, data: torch.Tensor, train: np.ndarr
     config = DRAWConfig(height=32, width=32, train_steps=args.steps,
                         **eval(f"dict({setting})"))  # noqa: S307 - the user's own flags
     model = DRAW(config, seed=seed)
-    if config.canvas_from_mean:  # what DRAW.fit does on its first call
-        model.start_canvas_at(data[train].mean(dim=0))
+    train_images = data[train]
+    model.start_canvas_from(train_images)  # what DRAW.fit does first
     if args.sigma_init and config.attention:
         with torch.no_grad():
             for layer, n in ((model.read_attention, config.read_n),
@@ -86,7 +86,7 @@ def train_and_score(setting: str, seed: int, data: torch.Tensor, train: np.ndarr
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     for step in range(args.steps):
-        x = data[train][torch.randint(len(train), (config.batch_size,), generator=gen)]
+        x = train_images[torch.randint(len(train), (config.batch_size,), generator=gen)]
         _, recon, kl = model.loss(x, gen)
         weight = min(1.0, (step + 1) / args.warmup) if args.warmup else 1.0
         opt.zero_grad()

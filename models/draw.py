@@ -319,11 +319,14 @@ class DRAW(CheckpointMixin, nn.Module):
 
     # ----------------------------------------------------------------------------- training
     @torch.no_grad()
-    def start_canvas_at(self, image: torch.Tensor) -> None:
-        """Set ``c_0`` to the logits of ``image`` (``H x W`` in ``[0, 1]``, clipped to
-        ``[1e-4, 1 - 1e-4]`` so the logits stay finite); ``fit`` calls it once with the
-        training images' mean."""
-        p = torch.as_tensor(image, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+    def start_canvas_from(self, images: torch.Tensor) -> None:
+        """With ``canvas_from_mean``, the first call sets ``c_0`` to the logits of the mean
+        of ``images`` (``N x H x W`` in ``[0, 1]``; the mean clipped to ``[1e-4, 1 - 1e-4]``
+        so the logits stay finite); later calls, and ``canvas_from_mean=False``, leave it.
+        ``fit`` calls it before training."""
+        if not self.config.canvas_from_mean or bool(self.canvas_start_set) or not len(images):
+            return
+        p = torch.as_tensor(images, dtype=torch.float32).mean(dim=0).clamp(1e-4, 1 - 1e-4)
         self.canvas_start.copy_(torch.logit(p))
         self.canvas_start_set.fill_(True)
 
@@ -335,8 +338,7 @@ class DRAW(CheckpointMixin, nn.Module):
         """
         cfg = self.config
         images = self._check_images(as_float_tensor(images, name="DRAW.fit images", ndim=3), "fit")
-        if cfg.canvas_from_mean and not bool(self.canvas_start_set) and len(images):
-            self.start_canvas_at(images.mean(dim=0))
+        self.start_canvas_from(images)
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         history = DRAWHistory()
