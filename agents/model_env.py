@@ -15,7 +15,13 @@ Propagation (PETS, Chua et al. 2018) says which model produces each row's next s
 ``"ts1"``: trajectory sampling with a fresh elite member per row at every step;
 ``"tsinf"``: one elite member per row for the whole rollout (drawn at ``reset``). The TS
 modes need an ensemble (``predict_by_member``); members are spread evenly over the rows in a
-random order from ``generator``, and each member runs only on its own rows.
+random order from ``generator``, and each member runs only on its own rows. The TS modes ask
+the model for the mean only unless ``sample=True``, and skip its per-call input checks (this env
+builds the inputs), so a diverged member's NaN reaches the return, which the optimisers rank
+worst, instead of stopping the plan.
+
+Deterministic rollouts (``sample=False``, ``"mean"`` or ``"tsinf"``) run each distinct (start,
+actions, member) row once: MPC's particles of one candidate repeat (see :meth:`rollout`).
 
 Termination is absorbing: once a row terminates its observation freezes, it stays terminated,
 and its later rewards are masked to 0 (the reward of the terminating step itself counts, as
@@ -90,6 +96,10 @@ class ModelEnv:
         #: The rows' members as MemberGroups (TS modes): fixed from ``reset`` (tsinf), redrawn
         #: every step (ts1); None for "mean"
         self._groups: Any = None
+        #: Float64 projection that groups repeated rows in :meth:`_distinct_rows`
+        self._projection: torch.Tensor | None = None
+        #: The last even layout of rows over the elites, re-dealt by later draws
+        self._layout: Any = None
 
     @property
     def members(self) -> torch.Tensor | None:
@@ -97,13 +107,18 @@ class ModelEnv:
         return None if self._groups is None else self._groups.members
 
     def _draw_members(self, rows: int, device: torch.device) -> Any:
-        """``rows`` elite member indices, spread evenly over the elites in a random order,
-        grouped by member for ``predict_by_member``."""
+        """``rows`` rows dealt evenly to the elite members in a random order (a permutation from
+        ``generator``), grouped by member for ``predict_by_member``. The layout is built once
+        per row count and elite set; later draws only re-deal it (TS-1 draws every step)."""
         from advex.models.ensemble import MemberGroups
 
-        elites = torch.as_tensor(self.model.elite_idx).cpu()  # type: ignore[attr-defined]
-        order = torch.randperm(rows, generator=self.generator)
-        return MemberGroups.of(elites[order % len(elites)].to(device))
+        elites = torch.as_tensor(self.model.elite_idx).to(device)  # type: ignore[attr-defined]
+        order = torch.randperm(rows, generator=self.generator).to(device)
+        layout = self._layout
+        if layout is None or layout.rows != rows or not torch.equal(layout.used, elites):
+            self._layout = MemberGroups.spread_evenly(elites, order)
+            return self._layout
+        return layout.redealt(order)
 
     @property
     def obs(self) -> torch.Tensor:
@@ -153,7 +168,7 @@ class ModelEnv:
                 self._groups = self._draw_members(obs.shape[0], obs.device)
             assert self._groups is not None  # drawn by reset (tsinf) or just now (ts1)
             mean, var = self.model.predict_by_member(  # type: ignore[attr-defined]
-                obs, act, self._groups
+                obs, act, self._groups, checked=False, with_var=self.sample
             )
         if tuple(mean.shape) != tuple(obs.shape):
             raise ModelEnvError(
@@ -190,6 +205,37 @@ class ModelEnv:
         self._terminated = terminated
         return next_obs, reward, terminated.clone()
 
+    def _distinct_rows(
+        self, obs0: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(first, inverse)`` when some rows of a deterministic rollout repeat: rows
+        ``first`` are the distinct (start, actions, member) rows and row ``i`` repeats row
+        ``first[inverse[i]]``; None when all rows differ.
+
+        Rows are grouped by a float64 random projection of their keys (a 1-D sort, not a
+        lexicographic ``unique(dim=0)``), then every row is compared with its representative
+        in full, so a projection collision only costs the saving, never a wrong return.
+        """
+        rows = obs0.shape[0]
+        parts = [obs0, actions.reshape(rows, -1)]
+        if self._groups is not None:
+            parts.append(self._groups.members.reshape(rows, 1))
+        keys = torch.cat([part.to(torch.float64) for part in parts], dim=1)
+        if self._projection is None or len(self._projection) != keys.shape[1]:
+            fixed = torch.Generator().manual_seed(0)  # not self.generator: its draws stay put
+            self._projection = torch.randn(keys.shape[1], dtype=torch.float64, generator=fixed)
+        distinct, inverse = torch.unique(keys @ self._projection.to(keys.device),
+                                         return_inverse=True)
+        if len(distinct) == rows:
+            return None
+        index = torch.arange(rows, device=keys.device)
+        first = torch.full((len(distinct),), rows, device=keys.device).scatter_reduce(
+            0, inverse, index, reduce="amin"
+        )
+        if not torch.equal(keys[first][inverse], keys):
+            return None
+        return first, inverse
+
     def rollout(
         self, obs0: torch.Tensor, actions: torch.Tensor, discount: float = 1.0
     ) -> torch.Tensor:
@@ -197,6 +243,13 @@ class ModelEnv:
 
         ``obs0`` ``B x O``, ``actions`` ``B x H x A`` -> ``B`` returns
         ``sum_t discount^t r_t``, rewards masked after termination. Resets this env.
+
+        When the rollout is deterministic (``sample=False`` and ``"mean"`` or ``"tsinf"``
+        propagation), rows with the same start, actions and member follow the same
+        trajectory, so each distinct row runs once and its return is shared: MPC's particles
+        of one candidate on one elite, 4 of 5 rows with 20 particles over 5 elites. The
+        members are drawn for every row first, so the random stream and each row's member
+        are what they would be without sharing.
         """
         acts = torch.as_tensor(actions)
         obs0 = torch.as_tensor(obs0)
@@ -212,10 +265,24 @@ class ModelEnv:
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount}")
         self.reset(obs0)
+        deterministic = not self.sample and self.propagation != "ts1"
+        shared = self._distinct_rows(self.obs, acts) if deterministic else None
+        all_groups = self._groups
+        if shared is not None:
+            from advex.models.ensemble import MemberGroups
+
+            first, _ = shared
+            self._obs, self._terminated, acts = self.obs[first], self.terminated[first], acts[first]
+            if all_groups is not None:
+                self._groups = MemberGroups.of(all_groups.members[first])
         total = torch.zeros(acts.shape[0], dtype=torch.float32, device=obs0.device)
         weight = 1.0
         for t in range(acts.shape[1]):
             _, reward, _ = self.step(acts[:, t])
             total = total + weight * reward.to(torch.float32)
             weight *= discount
+        if shared is not None:  # every row again, as without sharing
+            _, inverse = shared
+            self._obs, self._terminated = self.obs[inverse], self.terminated[inverse]
+            self._groups, total = all_groups, total[inverse]
         return total

@@ -12,7 +12,7 @@ members with the lowest validation MSE are the elites that ``predict`` uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -55,6 +55,33 @@ class MemberGroups:
         position = torch.arange(len(order), device=members.device) - starts[group]
         width = int(counts.max()) if len(counts) else 0
         return cls(members, used, order, group, position, width)
+
+    @classmethod
+    def spread_evenly(cls, members: torch.Tensor, order: torch.Tensor) -> MemberGroups:
+        """Rows dealt to ``members`` (``K`` distinct indices, sorted) in the random ``order`` (a
+        permutation of the ``B`` rows): member ``k`` gets rows ``order[starts_k : ends_k]``,
+        groups of ``B // K`` or ``B // K + 1``. Built without sorting: planners redraw this at
+        every imagined step (TS-1)."""
+        members = torch.sort(members.long()).values
+        rows, k = len(order), len(members)
+        counts = torch.full((k,), rows // k, dtype=torch.long, device=order.device)
+        counts[: rows % k] += 1
+        group = torch.repeat_interleave(
+            torch.arange(k, device=order.device), counts, output_size=rows
+        )
+        row_members = torch.empty(rows, dtype=torch.long, device=order.device)
+        row_members[order] = members[group]
+        starts = torch.cumsum(counts, 0) - counts
+        position = torch.arange(rows, device=order.device) - starts[group]
+        width = int(counts[0]) if rows else 0
+        return cls(row_members, members, order, group, position, width)
+
+    def redealt(self, order: torch.Tensor) -> MemberGroups:
+        """These groups (same members, same sizes) dealt in a new row ``order``, as
+        :meth:`spread_evenly` would deal them: two tensor ops instead of a rebuild."""
+        row_members = torch.empty_like(self.members)
+        row_members[order] = self.used[self.group]
+        return replace(self, members=row_members, order=order)
 
     @property
     def rows(self) -> int:
@@ -180,6 +207,8 @@ class EnsembleModel(TransitionModel):
         self.min_logvar = nn.Parameter(torch.full((1, obs_dim), config.init_min_logvar))
         self.max_logvar = nn.Parameter(torch.full((1, obs_dim), config.init_max_logvar))
         self.register_buffer("elite_idx", torch.arange(config.num_elites))
+        #: ``(key, parameters)`` of the last no-grad :meth:`_member_parameters` gather
+        self._gathered: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
     @property
     def num_members(self) -> int:
@@ -192,6 +221,27 @@ class EnsembleModel(TransitionModel):
     def _layers(self) -> list[EnsembleLinear]:
         """Every batched linear layer, input to output (weights are ``E x in x out``)."""
         return [*self.hidden, self.output]
+
+    def _member_parameters(self, used: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(weight U x in x out, bias U x 1 x out)`` of every layer for the members ``used``.
+
+        Planning gathers the same elites at every imagined step, and at a few hundred rows the
+        copy costs as much as the matrix products. So without grad the gathered copies are
+        kept while ``used`` and every parameter stay the same (same storage, same in-place
+        version counter: an optimiser step or ``load_state_dict`` changes it); with grad each
+        call indexes afresh so gradients reach the parameters. All members: no copy.
+        """
+        layers = self._layers()
+        if len(used) == self.num_members and bool((used == torch.arange(
+                self.num_members, device=used.device)).all()):
+            return [(layer.weight, layer.bias) for layer in layers]
+        if torch.is_grad_enabled():
+            return [(layer.weight[used], layer.bias[used]) for layer in layers]
+        key = (tuple(used.tolist()), tuple(
+            (p.data_ptr(), p._version) for layer in layers for p in (layer.weight, layer.bias)))
+        if self._gathered is None or self._gathered[0] != key:
+            self._gathered = key, [(layer.weight[used], layer.bias[used]) for layer in layers]
+        return self._gathered[1]
 
     def forward_logvar(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised input ``B x (O+A)`` or ``E x B x (O+A)`` -> ``(mean, logvar)``, each
@@ -242,8 +292,14 @@ class EnsembleModel(TransitionModel):
         return self._out(next_mean, numpy_in), self._out(next_var, numpy_in)
 
     def predict_by_member(
-        self, obs: torch.Tensor, act: torch.Tensor, members: torch.Tensor | MemberGroups
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        members: torch.Tensor | MemberGroups,
+        *,
+        checked: bool = True,
+        with_var: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Row ``i``'s next-state ``(mean, var)`` from member ``members[i]`` alone (raw units,
         each ``B x O``): PETS trajectory sampling, where each particle follows one member.
 
@@ -251,23 +307,36 @@ class EnsembleModel(TransitionModel):
         group), so the work is about ``B`` rows instead of :meth:`predict`'s ``E x B``.
         ``members``: ``B`` member indices (any of the ``E``, usually elites), or their
         :class:`MemberGroups` (computed once when the members stay fixed over a rollout).
+
+        Planners call this at every imagined step, so two switches drop work they do not need:
+        ``checked=False`` skips the shape, finiteness and index checks (the caller passes
+        float32 ``B x O`` / ``B x A`` tensors on the model's device and valid members; a
+        diverged model's NaN then flows on into the return, which the optimisers rank worst,
+        instead of raising), and ``with_var=False`` returns ``var=None``.
         """
-        _, (obs_t, act_t) = self._validated(obs, act)
+        if checked:
+            _, (obs, act) = self._validated(obs, act)
         groups = members if isinstance(members, MemberGroups) else MemberGroups.of(members)
-        if groups.rows != obs_t.shape[0]:
+        if checked and groups.rows != obs.shape[0]:
             raise ModelInputError(
-                f"members: has {groups.rows} entries but obs has {obs_t.shape[0]} rows"
+                f"members: has {groups.rows} entries but obs has {obs.shape[0]} rows"
             )
-        if groups.rows and not 0 <= int(groups.used[0]) <= int(groups.used[-1]) < self.num_members:
+        if checked and groups.rows and not (
+            0 <= int(groups.used[0]) <= int(groups.used[-1]) < self.num_members
+        ):
             raise ModelInputError(f"members: indices must be in [0, {self.num_members})")
-        used = groups.used
-        h = groups.spread(self.normalized_inputs(obs_t, act_t))
-        for layer in self._layers()[:-1]:
-            h = self.activation(torch.baddbmm(layer.bias[used], h, layer.weight[used]))
-        out = torch.baddbmm(self.output.bias[used], h, self.output.weight[used])
+        *hidden, (out_weight, out_bias) = self._member_parameters(groups.used)
+        h = groups.spread(self.normalized_inputs(obs, act))
+        for weight, bias in hidden:
+            h = self.activation(torch.baddbmm(bias, h, weight))
+        if not with_var:  # the mean half of the output layer only
+            mean_p = torch.baddbmm(out_bias[..., : self.obs_dim], h,
+                                   out_weight[..., : self.obs_dim])
+            return obs + self.target_normalizer.denormalize(groups.gather(mean_p)), None
+        out = torch.baddbmm(out_bias, h, out_weight)
         mean_p, logvar_p = out.chunk(2, dim=-1)
         var_p = soft_bound_logvar(logvar_p, self.min_logvar, self.max_logvar).exp()
-        next_mean = obs_t + self.target_normalizer.denormalize(groups.gather(mean_p))
+        next_mean = obs + self.target_normalizer.denormalize(groups.gather(mean_p))
         return next_mean, self.target_normalizer.denormalize_var(groups.gather(var_p))
 
     def disagreement(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> Any:
