@@ -245,11 +245,11 @@ class ModelEnv:
         ``sum_t discount^t r_t``, rewards masked after termination. Resets this env.
 
         When the rollout is deterministic (``sample=False`` and ``"mean"`` or ``"tsinf"``
-        propagation), rows with the same start, actions and member follow the same
-        trajectory, so each distinct row runs once and its return is shared: MPC's particles
-        of one candidate on one elite, 4 of 5 rows with 20 particles over 5 elites. The
-        members are drawn for every row first, so the random stream and each row's member
-        are what they would be without sharing.
+        propagation; the model's ``predict`` is a function of its inputs), rows with the same
+        start, actions and member follow the same trajectory, so each distinct row runs once
+        and its return is shared: MPC's particles of one candidate on one elite, 4 of 5 rows
+        with 20 particles over 5 elites. The members are drawn for every row first, so the
+        random stream and each row's member are what they would be without sharing.
         """
         acts = torch.as_tensor(actions)
         obs0 = torch.as_tensor(obs0)

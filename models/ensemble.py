@@ -229,11 +229,11 @@ class EnsembleModel(TransitionModel):
         copy costs as much as the matrix products. So without grad the gathered copies are
         kept while ``used`` and every parameter stay the same (same storage, same in-place
         version counter: an optimiser step or ``load_state_dict`` changes it); with grad each
-        call indexes afresh so gradients reach the parameters. All members: no copy.
+        call indexes afresh so gradients reach the parameters. ``used`` is sorted and distinct
+        (:class:`MemberGroups`), so all ``E`` of them are the layers themselves: no copy.
         """
         layers = self._layers()
-        if len(used) == self.num_members and bool((used == torch.arange(
-                self.num_members, device=used.device)).all()):
+        if len(used) == self.num_members:
             return [(layer.weight, layer.bias) for layer in layers]
         if torch.is_grad_enabled():
             return [(layer.weight[used], layer.bias[used]) for layer in layers]
