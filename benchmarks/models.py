@@ -12,12 +12,15 @@ and 100k random transitions: the curve the exploration strategies are judged aga
         [--device cpu|cuda]
 
 ``--device cuda`` runs both sides of part 1 on the GPU (same shapes, timed after a CUDA
-synchronise).
+synchronise). ``--repeats N`` times each side N times, alternating advex and the bare loop,
+and prints each pair's ratio and their median: the machine's speed drifts during a run, and
+a pair measured back to back shares the drift.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--skip-curve", action="store_true")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (part 1)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="alternating advex / bare pairs per model (part 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -109,12 +114,18 @@ def main() -> None:
     )
     print(f"{'model':<10} {'advex rows/s':>13} {'bare torch rows/s':>18} {'advex/bare':>11}")
     for kind in ("mlp", "ensemble"):
-        ours = advex_throughput(kind, buffer, args.throughput_epochs, device)
-        ref = reference_throughput(
-            kind, buffer.obs_dim, buffer.act_dim, int(len(buffer) * 0.9), args.throughput_epochs,
-            device,
-        )
-        print(f"{kind:<10} {ours:>13.0f} {ref:>18.0f} {ours / ref:>11.2f}")
+        ratios = []
+        for _ in range(args.repeats):
+            ours = advex_throughput(kind, buffer, args.throughput_epochs, device)
+            ref = reference_throughput(
+                kind, buffer.obs_dim, buffer.act_dim, int(len(buffer) * 0.9),
+                args.throughput_epochs, device,
+            )
+            ratios.append(ours / ref)
+            print(f"{kind:<10} {ours:>13.0f} {ref:>18.0f} {ours / ref:>11.2f}", flush=True)
+        if args.repeats > 1:
+            print(f"{kind:<10} median advex/bare over {args.repeats} pairs: "
+                  f"{statistics.median(ratios):.2f}")
     if args.skip_curve:
         return
 

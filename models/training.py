@@ -199,6 +199,23 @@ def _clone_state(model: TransitionModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def fused_adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
+               ) -> torch.optim.Adam:
+    """Adam with torch's fused kernel where it has one for these tensors (float parameters on
+    the CPU or a CUDA GPU), else the default implementation.
+
+    Same update rule; the fused kernel makes one pass over each parameter instead of about
+    ten elementwise ops. On the 7-member 4 x 200 ensemble's 0.9 M parameters it takes 1.4 ms
+    a step on a CPU core against 8 ms (`benchmarks/models.py`), about a tenth of a training
+    step.
+    """
+    fused = bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
+        for p in params
+    )
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 def fit_model(
     model: TransitionModel,
     data: Any,
@@ -306,7 +323,7 @@ def _train(
     else:
         member_rows = torch.arange(n).expand(model.num_members, n)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = fused_adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
     history = TrainHistory()
     groups = [_GroupProgress() for _ in sizes]
