@@ -112,10 +112,12 @@ class ModelEnv:
         per row count and elite set; later draws only re-deal it (TS-1 draws every step)."""
         from advex.models.ensemble import MemberGroups
 
-        elites = torch.as_tensor(self.model.elite_idx).to(device)  # type: ignore[attr-defined]
+        elite_idx = torch.as_tensor(self.model.elite_idx)  # type: ignore[attr-defined]
+        elites = torch.sort(elite_idx.to(device)).values
         order = torch.randperm(rows, generator=self.generator).to(device)
         layout = self._layout
-        if layout is None or layout.rows != rows or not torch.equal(layout.used, elites):
+        if (layout is None or layout.rows != rows or layout.used.device != elites.device
+                or not torch.equal(layout.used, elites)):
             self._layout = MemberGroups.spread_evenly(elites, order)
             return self._layout
         return layout.redealt(order)
@@ -141,6 +143,8 @@ class ModelEnv:
             raise ModelEnvError(
                 f"ModelEnv.reset: obs_batch must be B x O, got shape {tuple(obs.shape)}"
             )
+        if not bool(torch.isfinite(obs).all()):
+            raise ModelEnvError("ModelEnv.reset: obs_batch contains NaN or inf")
         self._obs = obs.to(torch.float32).clone()
         self._terminated = torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
         tsinf = self.propagation == "tsinf"
@@ -217,6 +221,8 @@ class ModelEnv:
         in full, so a projection collision only costs the saving, never a wrong return.
         """
         rows = obs0.shape[0]
+        if rows < 2:
+            return None
         parts = [obs0, actions.reshape(rows, -1)]
         if self._groups is not None:
             parts.append(self._groups.members.reshape(rows, 1))
@@ -232,7 +238,8 @@ class ModelEnv:
         first = torch.full((len(distinct),), rows, device=keys.device).scatter_reduce(
             0, inverse, index, reduce="amin"
         )
-        if not torch.equal(keys[first][inverse], keys):
+        bits = keys.view(torch.int64)  # bit patterns: -0.0 and 0.0 differ, as they may downstream
+        if not torch.equal(bits[first][inverse], bits):
             return None
         return first, inverse
 
@@ -249,7 +256,9 @@ class ModelEnv:
         start, actions and member follow the same trajectory, so each distinct row runs once
         and its return is shared: MPC's particles of one candidate on one elite, 4 of 5 rows
         with 20 particles over 5 elites. The members are drawn for every row first, so the
-        random stream and each row's member are what they would be without sharing.
+        random stream and each row's member are what they would be without sharing. Rows are
+        never shared when gradients must reach ``obs0`` or ``actions``, so each row gets its
+        own. ``reward_fn`` and ``term_fn`` must work row by row (they see the distinct rows).
         """
         acts = torch.as_tensor(actions)
         obs0 = torch.as_tensor(obs0)
@@ -265,8 +274,11 @@ class ModelEnv:
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount}")
         self.reset(obs0)
+        acts = acts.to(self.obs.device)
+        needs_input_grads = torch.is_grad_enabled() and (acts.requires_grad or obs0.requires_grad)
         deterministic = not self.sample and self.propagation != "ts1"
-        shared = self._distinct_rows(self.obs, acts) if deterministic else None
+        shared = (self._distinct_rows(self.obs, acts)
+                  if deterministic and not needs_input_grads else None)
         all_groups = self._groups
         if shared is not None:
             from advex.models.ensemble import MemberGroups

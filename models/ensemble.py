@@ -58,10 +58,11 @@ class MemberGroups:
 
     @classmethod
     def spread_evenly(cls, members: torch.Tensor, order: torch.Tensor) -> MemberGroups:
-        """Rows dealt to ``members`` (``K`` distinct indices, sorted) in the random ``order`` (a
-        permutation of the ``B`` rows): member ``k`` gets rows ``order[starts_k : ends_k]``,
-        groups of ``B // K`` or ``B // K + 1``. Built without sorting: planners redraw this at
-        every imagined step (TS-1)."""
+        """Rows dealt to ``members`` (``K`` distinct indices, sorted here) in the random
+        ``order`` (a permutation of the ``B`` rows): member ``k`` gets rows
+        ``order[starts_k : ends_k]``, groups of ``B // K`` or ``B // K + 1``. No rows are
+        sorted, and :meth:`redealt` reuses the layout: planners redraw it at every imagined
+        step (TS-1)."""
         members = torch.sort(members.long()).values
         rows, k = len(order), len(members)
         counts = torch.full((k,), rows // k, dtype=torch.long, device=order.device)

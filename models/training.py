@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +199,7 @@ def _clone_state(model: TransitionModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def fused_adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
+def fused_adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
                ) -> torch.optim.Adam:
     """Adam with torch's fused kernel where it has one for these tensors (float parameters on
     the CPU or a CUDA GPU), else the default implementation.
@@ -209,6 +209,7 @@ def fused_adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float 
     a step on a CPU core against 8 ms (`benchmarks/models.py`), about a tenth of a training
     step.
     """
+    params = list(params)  # a generator would be used up by the check below
     fused = bool(params) and all(
         p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
         for p in params

@@ -162,6 +162,7 @@ def test_sharing_falls_back_to_every_row_when_the_projection_collides() -> None:
     env._projection = torch.zeros(2 + 3 + 1, dtype=torch.float64)
     starts = torch.arange(8.0).reshape(4, 2)
     returns = env.rollout(starts, torch.zeros(4, 3, 1))
+    assert env._projection is not None and not env._projection.any()  # still the zero one
     assert all(len(call) == 4 for call in model.calls)  # no row was dropped
     members = env.members
     assert members is not None
@@ -221,3 +222,50 @@ def test_unchecked_mean_only_prediction_matches_and_lets_nan_through() -> None:
         model.predict_by_member(obs, act, members)
     diverged, _ = model.predict_by_member(obs, act, members, checked=False)
     assert torch.isnan(diverged[0]).any() and torch.isfinite(diverged[1:]).all()
+
+
+class CountingMean(ShiftByMember):
+    """``predict`` that records how many rows it was asked for."""
+
+    def predict(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.calls.append(torch.zeros(len(obs)))
+        return obs + act.sum(dim=1, keepdim=True), torch.zeros_like(obs)
+
+
+def test_mean_propagation_shares_identical_rows_and_edge_batches_work() -> None:
+    model = CountingMean()
+    env = ModelEnv(model, _first)
+    acts = torch.tensor([[[1.0]], [[2.0]]]).repeat_interleave(3, dim=0)  # 2 distinct x 3
+    returns = env.rollout(torch.zeros(6, 2), acts)
+    assert [len(call) for call in model.calls] == [2]
+    torch.testing.assert_close(returns, torch.tensor([1.0, 1, 1, 2, 2, 2]))
+    for propagation in ("mean", "tsinf", "ts1"):  # empty and one-row batches
+        env = ModelEnv(CountingMean(), _first, propagation=propagation)  # type: ignore[arg-type]
+        assert env.rollout(torch.zeros(0, 2), torch.zeros(0, 3, 1)).shape == (0,)
+        assert env.rollout(torch.zeros(1, 2), torch.ones(1, 3, 1)).shape == (1,)
+
+
+def test_sharing_tells_signed_zeros_apart() -> None:
+    def sign_of_action(act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        return torch.copysign(torch.ones_like(act[:, 0]), act[:, 0])
+
+    env = ModelEnv(CountingMean(), sign_of_action)
+    returns = env.rollout(torch.zeros(2, 2), torch.tensor([[[0.0]], [[-0.0]]]))
+    torch.testing.assert_close(returns, torch.tensor([1.0, -1.0]))
+
+
+def test_every_repeated_row_gets_its_own_gradient() -> None:
+    model = EnsembleModel(2, 1, EnsembleConfig(num_members=3, num_elites=2, hidden_sizes=(8,)))
+    acts = torch.randn(1, 3, 1).repeat(4, 1, 1).requires_grad_()
+    ModelEnv(model, _first).rollout(torch.zeros(4, 2), acts).sum().backward()
+    assert acts.grad is not None
+    per_row = acts.grad.abs().sum(dim=(1, 2))
+    assert per_row[0] > 0
+    torch.testing.assert_close(per_row, per_row[:1].expand(4))
+
+
+def test_a_non_finite_start_is_refused_in_every_mode() -> None:
+    for propagation in ("mean", "tsinf", "ts1"):
+        env = ModelEnv(ShiftByMember(), _first, propagation=propagation)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="NaN or inf"):
+            env.rollout(torch.tensor([[float("nan"), 0.0]]), torch.zeros(1, 2, 1))

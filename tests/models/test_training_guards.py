@@ -119,3 +119,15 @@ def test_data_of_meaningless_scale_is_refused_before_training() -> None:
         raise AssertionError("fit accepted values of 3e30")
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_fused_adam_takes_a_parameter_generator_and_fuses_on_the_cpu() -> None:
+    from advex.models.training import fused_adam
+
+    layer = torch.nn.Linear(3, 2)
+    optimizer = fused_adam(layer.parameters(), lr=0.1)  # a generator, as users pass it
+    assert optimizer.defaults["fused"] is True
+    before = layer.weight.detach().clone()
+    layer(torch.ones(4, 3)).sum().backward()
+    optimizer.step()
+    assert not torch.equal(before, layer.weight)
