@@ -215,5 +215,6 @@ def main() -> None:
             print(f"| {particles} | {name} | {threads} | {ms:.0f} | "
                   f"{ms / reference_ms:.2f}x | {versus} | {how} |", flush=True)
 
+
 if __name__ == "__main__":
     main()
