@@ -119,8 +119,9 @@ def run_model(folder: Path, strategy: str, seed: int | None) -> tuple[Any, Path,
     if latest is None or not (latest / "buffer.npz").is_file():
         raise ValueError(f"{folder}: {strategy} seed {seed} has no finished round")
     buffer = ReplayBuffer.load(latest / "buffer.npz")
-    report = fit_models(cfg.model, buffer.obs_dim, buffer.act_dim, cfg.model_config, buffer,
-                        replace(cfg.evaluation_config(), fit_seeds=1), seed)
+    evaluation = replace(cfg.evaluation_config(), fit_seeds=1)
+    report = fit_models(evaluation.model, buffer.obs_dim, buffer.act_dim,
+                        evaluation.model_config, buffer, evaluation, seed)
     return report.models[0], latest / "buffer.npz", seed
 
 

@@ -49,6 +49,7 @@ from advex.analysis.coverage_set import (
     CoverageSet,
 )
 from advex.envs import TaskSpec, get_state, get_task, make_env, set_state, state_size
+from advex.envs.contacts import ContactMonitor
 from advex.envs.state import reports_terminal
 from advex.exploration.collect import uniform_actions
 from advex.seeding import isolated_global_rngs
@@ -251,12 +252,13 @@ def _build_with_env(
     act = np.zeros((s, k, *space.shape), dtype=np.float32)
     reward = np.zeros((s, k), dtype=np.float32)
     terminated = np.zeros((s, k), dtype=np.bool_)
+    contact = np.zeros((s, k), dtype=np.bool_)
     lengths = np.zeros(s, dtype=np.int32)
     respect_termination = config.episodes == "env"
     for i in tqdm(range(s), desc=f"coverage: {spec.name} rollouts", disable=not progress):
         problem = ""
         for _ in range(config.max_redraws + 1):
-            rollout = _Rollout(obs[i], act[i], reward[i], terminated[i])
+            rollout = _Rollout(obs[i], act[i], reward[i], terminated[i], contact[i])
             problem = _record(env, spec, starts[i], rng, rollout, respect_termination)
             if not problem:
                 lengths[i] = rollout.length
@@ -278,18 +280,21 @@ def _build_with_env(
         lengths=lengths,
         reward=reward,
         terminated=terminated,
+        contact=contact,
     )
 
 
 @dataclass
 class _Rollout:
     """Views into one start's slots of the set's arrays: ``obs`` K+1 x O, ``act`` K x A,
-    ``reward`` K, ``terminated`` K; ``length`` is the number of recorded steps."""
+    ``reward`` K, ``terminated`` K, ``contact`` K; ``length`` is the number of recorded
+    steps."""
 
     obs: np.ndarray
     act: np.ndarray
     reward: np.ndarray
     terminated: np.ndarray
+    contact: np.ndarray
     length: int = 0
 
 
@@ -317,13 +322,17 @@ def _record(
     out.act[:] = 0.0
     out.reward[:] = 0.0
     out.terminated[:] = False
+    out.contact[:] = False
+    monitor = ContactMonitor.of(env)
     out.obs[0] = set_state(env, start)
     if respect_termination and _is_terminal(spec, out.obs[0], env):
         return "is terminal under the task's own episode rules"
     out.length = k
     for t, action in enumerate(actions):
         # The unwrapped env: no time limit, its own termination verdict in the 3rd slot.
+        monitor.begin()
         next_obs, reward, env_terminated, _, _ = inner.step(action)
+        out.contact[t] = monitor.end()
         out.obs[t + 1], out.act[t], out.reward[t] = next_obs, action, reward
         if respect_termination and env_terminated:
             out.terminated[t], out.length = True, t + 1

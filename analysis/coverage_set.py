@@ -21,13 +21,13 @@ import numpy as np
 
 from advex.atomic_io import load_failure
 from advex.envs import EPISODE_MODES
-from advex.exploration.buffer import ReplayBuffer
+from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer
 from advex.file_format import FileFormat
 
 #: Start sources, in label order: ``CoverageSet.sources[i]`` indexes this tuple.
 SOURCE_NAMES: tuple[str, ...] = ("random", "sb3", "bang_bang", "perturbed")
 #: Extra per-row columns of :meth:`CoverageSet.to_buffer`.
-BUFFER_COLUMNS: tuple[str, ...] = ("start_pool", "rollout_step")
+BUFFER_COLUMNS: tuple[str, ...] = ("start_pool", "rollout_step", CONTACT_COLUMN)
 
 
 class CoverageConfigError(ValueError):
@@ -40,8 +40,9 @@ class CoverageFileError(ValueError):
 
 #: The file :meth:`CoverageSet.save` writes; its version is part of the cache key, so a new
 #: layout rebuilds caches. 2: episode rules, per-start lengths, rewards and terminations.
-#: 3: the shared advex file header (:mod:`advex.file_format`).
-COVERAGE_FILE = FileFormat("advex-coverage-set", 3, "coverage set", CoverageFileError)
+#: 3: the shared advex file header (:mod:`advex.file_format`). 4: per-transition contact
+#: labels (:mod:`advex.envs.contacts`); older files are refused and caches rebuilt.
+COVERAGE_FILE = FileFormat("advex-coverage-set", 4, "coverage set", CoverageFileError)
 FORMAT_VERSION = COVERAGE_FILE.version
 #: The arrays of a coverage set, in the order :func:`_shape_problem` takes them.
 _ARRAY_DTYPES: dict[str, type] = {
@@ -52,6 +53,7 @@ _ARRAY_DTYPES: dict[str, type] = {
     "lengths": np.int32,
     "reward": np.float32,
     "terminated": np.bool_,
+    "contact": np.bool_,
 }
 
 
@@ -153,8 +155,10 @@ class CoverageSet:
     ``S x (K+1) x O`` float32 (``obs[:, 0]`` is the start's observation), ``act`` ``S x K x A``
     float32, ``sources`` ``S`` int8 indices into :data:`SOURCE_NAMES`, ``lengths`` ``S`` int32
     (steps recorded from each start, ``K`` unless its rollout terminated), ``reward`` ``S x K``
-    float32 and ``terminated`` ``S x K`` bool (True only at a terminating rollout's last step).
-    Left out, ``lengths`` means full rollouts, ``reward`` zeros and ``terminated`` all False.
+    float32 and ``terminated`` ``S x K`` bool (True only at a terminating rollout's last step),
+    ``contact`` ``S x K`` bool (a contact or a joint limit acted in that transition:
+    :mod:`advex.envs.contacts`). Left out, ``lengths`` means full rollouts, ``reward`` zeros
+    and ``terminated`` and ``contact`` all False.
     """
 
     task: str
@@ -167,6 +171,7 @@ class CoverageSet:
     lengths: np.ndarray | None = None
     reward: np.ndarray | None = None
     terminated: np.ndarray | None = None
+    contact: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         s, k = self.obs.shape[0], self.act.shape[1] if self.act.ndim == 3 else 0
@@ -176,6 +181,8 @@ class CoverageSet:
             self.reward = np.zeros((s, k), dtype=np.float32)
         if self.terminated is None:
             self.terminated = np.zeros((s, k), dtype=np.bool_)
+        if self.contact is None:
+            self.contact = np.zeros((s, k), dtype=np.bool_)
         problem = _shape_problem(
             self.start_states,
             self.obs,
@@ -184,6 +191,7 @@ class CoverageSet:
             self.lengths,
             self.reward,
             self.terminated,
+            self.contact,
         )
         if problem:
             raise ValueError(f"CoverageSet: {problem}")
@@ -232,6 +240,15 @@ class CoverageSet:
         """``N`` int: the start pool (index into :data:`SOURCE_NAMES`) of each transition."""
         return self._per_row(self.sources[:, None])
 
+    def row_contacts(self) -> np.ndarray:
+        """``N`` bool: the contact label of each transition (:mod:`advex.envs.contacts`)."""
+        assert self.contact is not None
+        return self.contact[self.valid]
+
+    def contact_frac(self) -> float:
+        """Share of the set's transitions labelled contact."""
+        return float(self.row_contacts().mean())
+
     def row_steps(self) -> np.ndarray:
         """``N`` int: the rollout step ``t`` (0-based) of each transition."""
         return self._per_row(np.arange(self.horizon)[None, :])
@@ -268,6 +285,7 @@ class CoverageSet:
             "horizon": self.horizon,
             "n_transitions": len(self),
             "n_terminated_rollouts": int(self.terminated.any(axis=1).sum()),
+            "contact_frac": self.contact_frac(),
             "obs_dim": self.obs_dim,
             "act_dim": self.act_dim,
             "sources": {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True)},
@@ -280,7 +298,8 @@ class CoverageSet:
     def to_buffer(self) -> ReplayBuffer:
         """The transitions as an ordinary :class:`ReplayBuffer`, one episode per start.
 
-        Extra columns ``start_pool`` (index into :data:`SOURCE_NAMES`) and ``rollout_step``;
+        Extra columns ``start_pool`` (index into :data:`SOURCE_NAMES`), ``rollout_step`` and
+        ``contact`` (0/1);
         ``truncated`` marks the last step of a rollout that did not terminate (the horizon
         cut it). ``meta`` records task, seed, episodes and the pool names.
         """
@@ -305,6 +324,7 @@ class CoverageSet:
             self.row_starts(),
             start_pool=self.row_sources(),
             rollout_step=self.row_steps(),
+            **{CONTACT_COLUMN: self.row_contacts()},
         )
         buffer.meta.update(
             task=self.task,
@@ -362,6 +382,7 @@ def _shape_problem(
     lengths: np.ndarray,
     reward: np.ndarray,
     terminated: np.ndarray,
+    contact: np.ndarray,
 ) -> str | None:
     """One line describing the first inconsistency of the arrays, or ``None``."""
     if start_states.ndim != 2 or obs.ndim != 3 or act.ndim != 3 or sources.ndim != 1:
@@ -377,10 +398,11 @@ def _shape_problem(
         )
     if obs.shape[1] != k + 1:
         return f"obs has {obs.shape[1]} steps per start, expected horizon+1 = {k + 1}"
-    if lengths.shape != (s,) or reward.shape != (s, k) or terminated.shape != (s, k):
+    if (lengths.shape != (s,) or reward.shape != (s, k) or terminated.shape != (s, k)
+            or contact.shape != (s, k)):
         return (
-            f"lengths {lengths.shape}, reward {reward.shape}, terminated {terminated.shape} "
-            f"do not match S={s}, K={k}"
+            f"lengths {lengths.shape}, reward {reward.shape}, terminated {terminated.shape}, "
+            f"contact {contact.shape} do not match S={s}, K={k}"
         )
     if sources.size and (sources.min() < 0 or sources.max() >= len(SOURCE_NAMES)):
         return f"source labels outside 0..{len(SOURCE_NAMES) - 1}"

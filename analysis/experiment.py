@@ -28,16 +28,23 @@ from advex.analysis.evaluation import (
     EvaluationConfig,
     Score,
     evaluate_fits,
+    online_uncertainty_scores,
     score_rows,
 )
-from advex.analysis.references import REFERENCES, no_change_scores, oracle_batch, ridge_scores
+from advex.analysis.references import (
+    REFERENCES,
+    no_change_scores,
+    oracle_batch,
+    oracle_rows,
+    ridge_scores,
+)
 from advex.analysis.results import write_job_rows
 from advex.analysis.run_files import FINAL_MODEL_FILE
 from advex.analysis.run_log import RunLog
 from advex.atomic_io import read_json, write_json_atomic
 from advex.config import dataclass_from_dict
 from advex.envs import check_episode_mode, get_task
-from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
+from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer, check_fits_in_memory
 from advex.exploration.collect import Collector, collect
 from advex.exploration.strategy import (
     STRATEGIES,
@@ -160,7 +167,7 @@ class ExperimentConfig:
 
     def eval_rounds(self) -> list[int]:
         """0-based rounds after which the buffer is scored."""
-        return self.evaluation_config().rounds(self.n_rounds)
+        return self.evaluation_config().rounds(self.n_rounds, self.round_steps)
 
 
 def round_seed(seed: int, round_index: int, purpose: str) -> int:
@@ -181,7 +188,7 @@ def _fresh_state(cfg: ExperimentConfig, strategy_name: str, seed: int) -> tuple[
         seed,
         episodes=check_episode_mode(cfg.episodes),
     )
-    buffer = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, extra_columns=(CONTACT_COLUMN,))
     buffer.meta.update(
         task=cfg.task, strategy=strategy_name, seed=str(seed), episodes=cfg.episodes
     )
@@ -286,9 +293,9 @@ def run_single(
             diagnostics = strategy.update(buffer, model)
             scores: dict[str, Score] = {}
             if r in eval_rounds:
-                scores, fits = evaluate_fits(
-                    cfg.model, cfg.model_config, buffer, coverage, eval_cfg, seed
-                )
+                scores, fits = evaluate_fits(buffer, coverage, eval_cfg, seed)
+                if strategy.uses_model and not eval_cfg.scores_uncertainty():
+                    scores.update(online_uncertainty_scores(model, coverage))
                 if r == cfg.n_rounds - 1:
                     save_final_model(run_dir, fits.models[0], cfg.task)
             state.wall_s += time.perf_counter() - start
@@ -351,7 +358,7 @@ def run_references(
         raise ValueError("run_references: the oracle reference needs an oracle coverage set")
     spec = get_task(cfg.task)
     eval_cfg = cfg.evaluation_config(device)
-    random_data = ReplayBuffer(spec.obs_dim, spec.act_dim)
+    random_data = ReplayBuffer(spec.obs_dim, spec.act_dim, extra_columns=(CONTACT_COLUMN,))
     no_change = no_change_scores(coverage) if "no-change" in cfg.references else {}
     points = cfg.eval_rounds()
     log = RunLog(run_dir, tensorboard)
@@ -372,12 +379,16 @@ def run_references(
                 scores["no-change"] = no_change
             if "ridge" in cfg.references:
                 scores["ridge"] = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
+                ridge_contacts = random_data.contact_frac()
+                if ridge_contacts is not None:  # the share of its random data in contact
+                    scores["ridge"]["contact_frac"] = Score(ridge_contacts, math.nan, 1)
             if "oracle" in cfg.references:
                 assert oracle is not None
                 # Nested draws: each budget's rows extend the previous budget's.
-                data = oracle_batch(oracle, budget, derive_seed(seed, "oracle"))
+                rows = oracle_rows(oracle, budget, derive_seed(seed, "oracle"))
                 scores["oracle"], fits = evaluate_fits(
-                    cfg.model, cfg.model_config, data, coverage, eval_cfg, seed
+                    oracle_batch(oracle, rows), coverage, eval_cfg, seed,
+                    contact_frac=float(oracle.row_contacts()[rows].mean()),
                 )
                 if r == cfg.n_rounds - 1:
                     save_final_model(run_dir, fits.models[0], cfg.task)

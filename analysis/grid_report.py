@@ -7,15 +7,18 @@ seeds are one *experiment*: their rows are merged (a seed may be in only one of 
 every folder it rebuilds that folder's own report (:mod:`.report`), then writes into the grid
 folder:
 
-- ``headline.csv``: one row per (experiment, exploring strategy) with the steps the strategy
-  needs to reach random's final error as a ratio of random's budget (paired bootstrap CI over
-  seeds), the final-error ratio to random, and a verdict against the goal;
+- ``headline.csv``: one row per (experiment, exploring strategy, stratum) with the steps the
+  strategy needs to reach random's final error as a ratio of random's budget (paired bootstrap
+  CI over seeds), the final-error ratio to random, and a verdict against the goal. The strata
+  (:data:`STRATA`): ``all`` (``mse_1step``), ``free`` and ``contact`` (``mse_1step@free`` /
+  ``@contact``: transitions without / with a contact or joint-limit hit), each with its own
+  ratio, CI and verdict; results from before the contact labels have ``all`` only;
 - ``<experiment>.png``: its sample-efficiency plot over all its seeds;
 - ``report.md``: the headline, how many tasks meet the goal, and each experiment's summary.
 
 The goal (issue "the sample-efficiency result at scale"): adversarial exploration reaches
 random's final error in at most half of random's budget (``reach_ratio <= 0.5``) with the 95 %
-CI's upper end below 1, on at least 3 of the 5 tasks, each with 5 seeds.
+CI's upper end below 1, on at least 3 of the 5 tasks, each with 5 seeds; read per stratum.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from advex.analysis.plots import plot_sample_efficiency
 from advex.analysis.report import _config, headline_table, write_report
 from advex.analysis.results import RESULTS_FILE, load_results, validate_results
 from advex.analysis.statistics import REFERENCE_NAMES
-from advex.analysis.summary import format_table
+from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
 
 #: The strategies the goal is about (the others are comparisons).
@@ -45,9 +48,15 @@ GOAL_TASKS = 3
 #: ... each measured on at least this many seeds (a bootstrap over fewer is no interval).
 GOAL_SEEDS = 5
 
+#: The headline's strata: name -> the metric read for it.
+STRATA: dict[str, str] = {
+    "all": "mse_1step", "free": "mse_1step@free", "contact": "mse_1step@contact",
+}
+
 HEADLINE_COLUMNS = [
-    "experiment", "task", "episodes", "budget", "strategy", "seeds", "reach_ratio", "reach_ci_low",
-    "reach_ci_high", "ratio_to_random", "ratio_ci_low", "ratio_ci_high", "verdict",
+    "experiment", "task", "episodes", "budget", "strategy", "stratum", "seeds", "reach_ratio",
+    "reach_ci_low", "reach_ci_high", "ratio_to_random", "ratio_ci_low", "ratio_ci_high",
+    "verdict",
 ]
 
 
@@ -96,13 +105,16 @@ def verdict(reach_ratio: float, ci_high: float, seeds: int) -> str:
 
 @dataclass
 class Experiment:
-    """Run folders of one experiment (same config but the seeds), their rows merged."""
+    """Run folders of one experiment (same config but the seeds), their rows merged;
+    ``table``: the headline table (``mse_1step``), ``strata``: each stratum's table (the
+    strata whose metric the rows hold)."""
 
     label: str
     folders: list[Path]
     config: dict[str, Any]
     frame: pd.DataFrame
     table: pd.DataFrame
+    strata: dict[str, pd.DataFrame]
 
 
 def _identity(run: Path, config: dict[str, Any], frame: pd.DataFrame) -> str:
@@ -156,27 +168,32 @@ def experiments(runs: list[Path], frames: dict[Path, pd.DataFrame]) -> list[Expe
     found = []
     for key, folders in groups.items():
         frame = _merged(folders, frames) if len(folders) > 1 else frames[folders[0]]
-        found.append(
-            Experiment(labels[key], folders, configs[key], frame, headline_table(frame))
-        )
+        table = headline_table(frame)
+        metrics = set(frame["metric"])
+        strata = {name: table if metric == STRATA["all"] else summary_table(frame, metric)
+                  for name, metric in STRATA.items() if metric in metrics}
+        found.append(Experiment(labels[key], folders, configs[key], frame, table, strata))
     return found
 
 
 def _headline_rows(experiment: Experiment) -> list[dict[str, Any]]:
     frame = experiment.frame
     rows = []
-    for record in experiment.table.to_dict("records"):
-        strategy = record["strategy"]
-        if strategy == "random" or strategy in REFERENCE_NAMES:
-            continue
-        rows.append({
-            "experiment": experiment.label,
-            "task": ", ".join(sorted(frame["task"].unique())),
-            "episodes": experiment.config.get("episodes", "env"),
-            "budget": int(frame["env_steps"].max()),
-            **{key: record[key] for key in HEADLINE_COLUMNS if key in record},
-            "verdict": verdict(record["reach_ratio"], record["reach_ci_high"], record["seeds"]),
-        })
+    for stratum, table in experiment.strata.items():
+        for record in table.to_dict("records"):
+            strategy = record["strategy"]
+            if strategy == "random" or strategy in REFERENCE_NAMES:
+                continue
+            rows.append({
+                "experiment": experiment.label,
+                "task": ", ".join(sorted(frame["task"].unique())),
+                "episodes": experiment.config.get("episodes", "env"),
+                "budget": int(frame["env_steps"].max()),
+                **{key: record[key] for key in HEADLINE_COLUMNS if key in record},
+                "stratum": stratum,
+                "verdict": verdict(record["reach_ratio"], record["reach_ci_high"],
+                                   record["seeds"]),
+            })
     return rows
 
 
@@ -215,11 +232,14 @@ def write_grid_report(paths: list[Path], out: Path) -> str:
         "seeds; and the final error's paired ratio to random. Goal: an adversary "
         f"(`{'`, `'.join(ADVERSARIES)}`) at a reach ratio <= {GOAL_REACH_RATIO:g} with the CI's "
         f"upper end below 1 on at least {GOAL_TASKS} tasks, each measured on {GOAL_SEEDS} seeds "
-        "or more.",
+        "or more. Read per stratum: `all` is the whole coverage set (`mse_1step`), `free` and "
+        "`contact` its transitions without and with a contact or joint-limit hit "
+        "(`mse_1step@free`, `mse_1step@contact`); a stratum shows `-` where the results "
+        "predate the contact labels.",
         "",
         text,
         "",
-        _goal_line(headline),
+        *_goal_lines(headline),
         "",
     ]
     for experiment in found:
@@ -247,20 +267,40 @@ def write_grid_report(paths: list[Path], out: Path) -> str:
 
 
 def _markdown(headline: pd.DataFrame) -> str:
-    lines = [
-        "| experiment | task | episodes | budget | strategy | seeds | steps to random (ratio) "
-        "| final error / random's | verdict |",
-        "| --- | --- | --- | ---: | --- | ---: | --- | --- | --- |",
-    ]
-    for row in headline.to_dict("records"):
-        lines.append(
-            f"| {row['experiment']} | {row['task']} | {row['episodes']} | {row['budget']} "
-            f"| {row['strategy']} | {row['seeds']} "
-            f"| {_cell(row['reach_ratio'], row['reach_ci_low'], row['reach_ci_high'])} "
-            f"| {_cell(row['ratio_to_random'], row['ratio_ci_low'], row['ratio_ci_high'])} "
-            f"| {row['verdict']} |"
-        )
+    """The headline with the strata side by side: one line per (experiment, strategy), each
+    stratum's steps-to-random ratio, final-error ratio and verdict in its own columns."""
+    header = ["experiment", "budget", "strategy", "seeds"]
+    align = ["---", "---:", "---", "---:"]
+    for stratum in STRATA:
+        header += [f"{stratum}: steps to random", f"{stratum}: final / random's",
+                   f"{stratum}: verdict"]
+        align += ["---", "---", "---"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    keys = ["experiment", "strategy"]
+    for (experiment, strategy), rows in headline.groupby(keys, sort=False):
+        by_stratum = {row["stratum"]: row for row in rows.to_dict("records")}
+        first = next(iter(by_stratum.values()))
+        cells = [str(experiment), str(first["budget"]), str(strategy), str(first["seeds"])]
+        for stratum in STRATA:
+            row = by_stratum.get(stratum)
+            if row is None:
+                cells += ["-", "-", "-"]
+                continue
+            cells += [_cell(row["reach_ratio"], row["reach_ci_low"], row["reach_ci_high"]),
+                      _cell(row["ratio_to_random"], row["ratio_ci_low"], row["ratio_ci_high"]),
+                      str(row["verdict"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _goal_lines(headline: pd.DataFrame) -> list[str]:
+    """The goal's verdict per stratum the headline holds (one line each)."""
+    lines = []
+    for stratum in STRATA:
+        rows = headline[headline["stratum"] == stratum]
+        if len(rows):
+            lines.append(f"- `{stratum}`: {_goal_line(rows)}")
+    return lines
 
 
 def _goal_line(headline: pd.DataFrame) -> str:

@@ -96,16 +96,20 @@ def ridge_scores(batch: TransitionBatch, coverage: CoverageSet, alpha: float) ->
     return score_models([model], coverage, SupportBox.of(batch.obs, batch.act))
 
 
-def oracle_batch(oracle: CoverageSet, n: int, seed: int) -> TransitionBatch:
-    """``n`` transitions of the oracle set, a seeded uniform draw without replacement (nested:
-    a larger ``n`` extends a smaller one's rows). Raises if the set holds fewer than ``n``."""
+def oracle_rows(oracle: CoverageSet, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` transitions of the oracle set (in :meth:`CoverageSet.transitions`
+    order), a seeded uniform draw without replacement (nested: a larger ``n`` extends a
+    smaller one's rows). Raises if the set holds fewer than ``n``."""
     if n > len(oracle):
         raise ValueError(
             f"oracle coverage set holds {len(oracle)} transitions, the budget needs {n}"
         )
-    order = np.random.default_rng(seed).permutation(len(oracle))[:n]
-    buffer = oracle.to_buffer()
-    return buffer.batch(order)
+    return np.random.default_rng(seed).permutation(len(oracle))[:n]
+
+
+def oracle_batch(oracle: CoverageSet, rows: np.ndarray) -> TransitionBatch:
+    """The oracle set's transitions at ``rows`` (from :func:`oracle_rows`)."""
+    return oracle.to_buffer().batch(rows)
 
 
 def oracle_starts(coverage: CoverageSet, budget: int, margin: float = 1.2) -> int:

@@ -21,9 +21,13 @@ from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
 
 HEADLINE_METRIC = "mse_1step"
-#: Further tables in report.md: the robust and stratified readings of the headline (where the
+#: Further tables in report.md: the free-motion and contact strata with the share of each
+#: strategy's data in contact, the robust and stratified readings of the headline (where the
 #: error comes from: data the model saw the like of, or extrapolation), then rollouts.
 SECONDARY_METRICS = (
+    "mse_1step@free",
+    "mse_1step@contact",
+    "contact_frac",
     "mse_1step_median",
     "mse_1step@in_support",
     "mse_1step@out_of_support",

@@ -196,7 +196,9 @@ class ArenaRobotEnv(MujocoEnv, utils.EzPickle):
         # Sub-step by hand so a collision that starts and ends inside one env step is still
         # reported in info (the final state alone could already be free again).
         for _ in range(self.frame_skip):
-            mujoco.mj_step(self.model, self.data)
+            # MujocoEnv's one stepping call, one sub-step at a time (what a ContactMonitor
+            # watches: advex.envs.contacts); the same as mj_step with the control set.
+            self._step_mujoco_simulation(action, 1)
             force, count = self.robot_contact_force()
             max_force = max(max_force, force)
             collided = collided or count > 0

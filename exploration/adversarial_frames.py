@@ -34,7 +34,7 @@ import torch
 from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
 from advex.envs.frames import FrameSpec, check_rendering
-from advex.exploration.buffer import ReplayBuffer
+from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer
 from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionStrategy
 from advex.exploration.policy_strategy import clone_tensors
 from advex.exploration.strategy import StrategyStateError
@@ -114,13 +114,16 @@ class AdversarialFrames(ScoreFunctionStrategy):
         if self._collector is None:
             self._collector = dataclasses.replace(collector, frames=self.frame_spec)
         spec = self.spec
-        round_buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, frame_shape=self.frame_spec.shape)
+        labels = (CONTACT_COLUMN,) if buffer.labels_contacts else ()
+        round_buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, frame_shape=self.frame_spec.shape,
+                                    extra_columns=labels)
         super().collect(self._collector, round_buffer, n_steps, seed, progress)
         rows = round_buffer.batch()
         first_episode = int(buffer.episode_id.max()) + 1 if len(buffer) else 0
         self._begin_round(buffer)
         buffer.add(rows.obs, rows.act, rows.next_obs, rows.reward, rows.terminated,
-                   rows.truncated, round_buffer.episode_id + first_episode)
+                   rows.truncated, round_buffer.episode_id + first_episode,
+                   **{name: round_buffer.column(name) for name in round_buffer.extra_columns})
         self._end_round(buffer, n_steps)
         frame, next_frame = round_buffer.frames()
         self.frames = np.concatenate([self.frames, frame])

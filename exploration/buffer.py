@@ -28,6 +28,10 @@ class BufferFileError(ValueError):
     """A buffer file is missing, corrupt, truncated, of another version or holds NaN."""
 
 
+#: The per-row contact label (:mod:`advex.envs.contacts`): 1 when a contact or a joint limit
+#: acted during the transition. An extra column, kept by the buffers advex collects into.
+CONTACT_COLUMN = "contact"
+
 #: The file :meth:`ReplayBuffer.save` writes.
 BUFFER_FILE = FileFormat("advex-replay-buffer", 1, "buffer file", BufferFileError)
 
@@ -270,6 +274,18 @@ class ReplayBuffer:
         view = self._data[name][: self._len]
         view.flags.writeable = False
         return view
+
+    @property
+    def labels_contacts(self) -> bool:
+        """Whether the rows carry contact labels (the :data:`CONTACT_COLUMN` column)."""
+        return CONTACT_COLUMN in self.extra_columns
+
+    def contact_frac(self) -> float | None:
+        """Share of the rows labelled contact; ``None`` when the buffer has no labels or no
+        rows (a buffer filled without a :class:`~advex.envs.contacts.ContactMonitor`)."""
+        if not self.labels_contacts or self._len == 0:
+            return None
+        return float(np.mean(self.column(CONTACT_COLUMN) != 0))
 
     def batch(self, indices: np.ndarray | None = None) -> TransitionBatch:
         """A copy of the rows at ``indices`` (all rows when ``None``)."""

@@ -28,8 +28,9 @@ from advex.envs import (
     get_task,
     make_env,
 )
+from advex.envs.contacts import ContactMonitor
 from advex.envs.frames import FrameError, FrameSpec, render_frame
-from advex.exploration.buffer import ReplayBuffer, check_fits_in_memory
+from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer, check_fits_in_memory
 from advex.types import Policy
 
 Vectorization = Literal["lean", "async"]
@@ -78,7 +79,8 @@ class LeanVectorEnv(VectorEnv):
     ``frames`` (envs made to render, :meth:`FrameSpec.env_kwargs`): every reset and step also
     renders, ``info["frame"]`` (``N x H x W x C`` uint8) is the frame of the returned
     observation and ``step``'s ``info["next_frame"]`` the frame of the step's true outcome
-    (rendered before an autoreset, like ``final_obs``).
+    (rendered before an autoreset, like ``final_obs``). ``info["contact"]`` (``N`` bool) is
+    each step's contact label (:class:`~advex.envs.contacts.ContactMonitor`).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -91,6 +93,7 @@ class LeanVectorEnv(VectorEnv):
         frames: FrameSpec | None = None,
     ) -> None:
         self.envs = [fn().unwrapped for fn in env_fns]
+        self.monitors = [ContactMonitor.of(env) for env in self.envs]
         self.frames = frames
         self.ignore_termination = bool(ignore_termination)
         self.num_envs = len(self.envs)
@@ -118,6 +121,7 @@ class LeanVectorEnv(VectorEnv):
         self._terminated = np.zeros(n, dtype=np.bool_)
         self._truncated = np.zeros(n, dtype=np.bool_)
         self._done = np.zeros(n, dtype=np.bool_)
+        self._contact = np.zeros(n, dtype=np.bool_)
         shape = (n, *frames.shape) if frames is not None else (n, 0, 0, 0)
         self._frame = np.zeros(shape, dtype=np.uint8)
         self._next_frame = np.zeros(shape, dtype=np.uint8)
@@ -146,10 +150,12 @@ class LeanVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         # Preallocated outputs, overwritten each step: callers copy what they keep.
         rewards, terminated, truncated = self._rewards, self._terminated, self._truncated
-        done, elapsed = self._done, self._elapsed
+        done, elapsed, contact = self._done, self._elapsed, self._contact
         done[:] = False
         for i, env in enumerate(self.envs):
+            self.monitors[i].begin()
             obs, rewards[i], env_terminated, _, _ = env.step(actions[i])
+            contact[i] = self.monitors[i].end()
             terminated[i] = env_terminated and not self.ignore_termination
             elapsed[i] += 1
             truncated[i] = elapsed[i] >= self.max_episode_steps and not terminated[i]
@@ -162,7 +168,8 @@ class LeanVectorEnv(VectorEnv):
                 if self.frames is not None:
                     self._frame[i] = self._render(env)
             self._obs[i] = obs
-        info: dict[str, Any] = {"final_obs": self._final_obs, "_final_obs": done}
+        info: dict[str, Any] = {"final_obs": self._final_obs, "_final_obs": done,
+                                "contact": contact}
         if self.frames is not None:
             info.update(frame=self._frame, next_frame=self._next_frame)
         return self._obs.copy(), rewards, terminated, truncated, info
@@ -284,6 +291,12 @@ class Collector:
                 f"the buffer keeps frames of shape {buffer.frame_shape}, this collector renders "
                 f"{frame_shape}; make the buffer with frame_shape={frame_shape}"
             )
+        labels = buffer.labels_contacts
+        if labels and sims is None:
+            raise ValueError(
+                "the buffer keeps contact labels, which need vectorization='lean' (the "
+                "simulators must live in this process)"
+            )
         rows = {
             "obs": np.zeros((n_steps, obs_dim), np.float32),
             "act": np.zeros((n_steps, act_dim), np.float32),
@@ -293,6 +306,8 @@ class Collector:
             "truncated": np.zeros(n_steps, np.bool_),
             "episode_id": np.zeros(n_steps, np.int64),
         }
+        if labels:
+            rows[CONTACT_COLUMN] = np.zeros(n_steps, np.int64)
         if frame_shape is not None:
             rows["frame"] = np.zeros((n_steps, *frame_shape), np.uint8)
             rows["next_frame"] = np.zeros((n_steps, *frame_shape), np.uint8)
@@ -335,6 +350,8 @@ class Collector:
             rows["terminated"][sl] = terminated[:take]
             rows["truncated"][sl] = truncated[:take]
             rows["episode_id"][sl] = episode[:take]
+            if labels:
+                rows[CONTACT_COLUMN][sl] = info["contact"][:take]
             if frame is not None:
                 rows["frame"][sl] = frame[:take]
                 rows["next_frame"][sl] = info["next_frame"][:take]
@@ -373,12 +390,15 @@ def collect(
     """Fill a buffer with ``n_steps`` transitions of ``policy`` (uniform random by default);
     ``frames``: with each row's rendered frames (a new buffer keeps frames of that shape).
 
-    The same ``(task, policy, n_steps, seed, n_envs, episodes)`` gives an identical buffer.
+    A new buffer keeps contact labels (:data:`~advex.exploration.buffer.CONTACT_COLUMN`)
+    with ``"lean"`` vectorization. The same ``(task, policy, n_steps, seed, n_envs,
+    episodes)`` gives an identical buffer.
     """
     spec = get_task(task)
     if buffer is None:
         buffer = ReplayBuffer(spec.obs_dim, spec.act_dim,
-                              frame_shape=None if frames is None else frames.shape)
+                              frame_shape=None if frames is None else frames.shape,
+                              extra_columns=(CONTACT_COLUMN,) if vectorization == "lean" else ())
     collector = Collector(spec, n_envs=n_envs, vectorization=vectorization, episodes=episodes,
                           frames=frames)
     try:

@@ -41,10 +41,13 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from advex.envs import EpisodeMode, TaskSpec, make_env
+from advex.envs.contacts import ContactMonitor
+from advex.exploration.buffer import CONTACT_COLUMN
 from advex.exploration.strategy import Strategy, StrategyConfig
 from advex.seeding import isolated_global_rngs
 
-_FIELDS = ("obs", "act", "next_obs", "reward", "terminated", "truncated", "episode_id")
+_FIELDS = ("obs", "act", "next_obs", "reward", "terminated", "truncated", "episode_id",
+           CONTACT_COLUMN)
 
 
 def new_sb3_agent(algorithm: type[BaseAlgorithm], env: Any, seed: int,
@@ -56,7 +59,8 @@ def new_sb3_agent(algorithm: type[BaseAlgorithm], env: Any, seed: int,
 
 
 class TransitionRecorder(gym.Wrapper):
-    """Records every real transition of the wrapped env while :attr:`recording`."""
+    """Records every real transition of the wrapped env while :attr:`recording`, with its
+    contact label (:mod:`advex.envs.contacts`)."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
@@ -70,6 +74,7 @@ class TransitionRecorder(gym.Wrapper):
         self.episode_id = -1  # id of the ongoing episode
         self.next_episode_id = 0  # id the next reset takes
         self._obs: np.ndarray | None = None
+        self.monitor = ContactMonitor.of(env)
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
@@ -79,11 +84,13 @@ class TransitionRecorder(gym.Wrapper):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        self.monitor.begin()
         obs, reward, terminated, truncated, info = self.env.step(action)
+        contact = self.monitor.end()
         if self.recording:
             applied = np.clip(np.asarray(action, np.float32), self.low, self.high)
             for key, value in zip(_FIELDS, (self._obs, applied, obs, reward, terminated,
-                                            truncated, self.episode_id), strict=True):
+                                            truncated, self.episode_id, contact), strict=True):
                 self.rows[key].append(value)
         self._obs = np.asarray(obs, np.float32)
         return obs, reward, terminated, truncated, info
@@ -94,7 +101,8 @@ class TransitionRecorder(gym.Wrapper):
 
     def take_rows(self) -> dict[str, np.ndarray]:
         """The recorded rows as arrays (buffer dtypes), clearing the record."""
-        dtypes = (np.float32, np.float32, np.float32, np.float32, np.bool_, np.bool_, np.int64)
+        dtypes = (np.float32, np.float32, np.float32, np.float32, np.bool_, np.bool_, np.int64,
+                  np.int64)
         out: dict[str, np.ndarray] = {
             k: np.asarray(self.rows[k], dtype=d) for k, d in zip(_FIELDS, dtypes, strict=True)
         }
@@ -238,6 +246,8 @@ class SB3Strategy(Strategy):
             raise RuntimeError(
                 f"{self.name}: SB3 took {len(rows['obs'])} env steps, expected {n_steps}"
             )
+        if not buffer.labels_contacts:
+            del rows[CONTACT_COLUMN]
         buffer.add(**rows)
         self._rows_in_buffer = len(buffer)
         self._end_round(buffer, n_steps)

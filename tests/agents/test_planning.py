@@ -92,8 +92,9 @@ def test_plan_on_a_compare_run_fits_the_named_strategys_data(tmp_path: Path) -> 
                                                      model=str(tmp_path), strategy=name))
         assert label == f"{name} seed 0"
         data = collect("InvertedPendulum-v5", n_steps=80, seed=buffer_seed, progress=False)
-        expected = fit_models(cfg.model, 4, 1, cfg.model_config, data,
-                              replace(cfg.evaluation_config(), fit_seeds=1), 0).models[0]
+        evaluation = replace(cfg.evaluation_config(), fit_seeds=1)
+        expected = fit_models(evaluation.model, 4, 1, evaluation.model_config, data,
+                              evaluation, 0).models[0]
         for key, value in expected.state_dict().items():
             torch.testing.assert_close(model_env.model.state_dict()[key], value)
     others = planning_model(PlanConfig(task="InvertedPendulum-v5", model=str(tmp_path),

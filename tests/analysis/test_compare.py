@@ -62,10 +62,19 @@ def test_results_schema_and_files(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     assert sorted(frame["env_steps"].unique()) == [100, 200, 300]
     strategy_metrics = set(frame.loc[frame["strategy"] == "random", "metric"])
     assert {
-        "mse_1step", "mse_1step_median", "mse_1step_trim10", "mse_1step_raw", "nll_1step",
+        "mse_1step", "mse_1step_median", "mse_1step_trim10", "mse_1step_raw",
         "mse_1step@random", "mse_1step@bang_bang", "mse_1step@perturbed",
         "out_of_support_frac", "mse_1step@in_support", "fit_epochs", "fit_capped_frac",
+        "mse_1step@free", "coverage_contact_frac", "contact_frac",
     } <= strategy_metrics
+    # the evaluation MLP forecasts no variance: NLL and calibration come from the online
+    # ensemble, labelled as such, for the strategies that train one
+    assert not strategy_metrics & {"nll_1step", "calib_ratio", "online_nll_1step"}
+    adversary_metrics = set(frame.loc[frame["strategy"] == "adversarial-sf", "metric"])
+    assert {"online_nll_1step", "online_calib_ratio"} <= adversary_metrics
+    contact = frame[(frame["metric"] == "contact_frac")]
+    assert ((contact["value"] >= 0) & (contact["value"] <= 1)).all()
+    assert set(contact["strategy"]) == set(STRATEGIES) | {"ridge", "oracle"}
     assert np.isfinite(frame["value"]).all() and (frame["wall_s"] > 0).all()
     fitted = frame[frame["strategy"].isin(STRATEGIES) & (frame["metric"] == "mse_1step")]
     assert (fitted["n_fits"] == 2).all() and fitted["value_sd"].notna().all()
@@ -308,3 +317,18 @@ def test_max_hours_stops_after_the_timed_round_and_resume_finishes_it(tmp_path: 
     with pytest.raises(ValueError, match="max_hours must be > 0"):
         run_compare(cfg, tmp_path / "c", backend="serial", progress=False, max_hours=0)
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_default_yardstick_writes_both_strata_and_the_contact_share(tmp_path: Path) -> None:
+    """The issue's command, as a user runs it: the rows of both strata and of the data's
+    contact share are there (IP's coverage set reaches the rail ends under env rules)."""
+    out = tmp_path / "ip"
+    assert main(["compare", "--task", "InvertedPendulum-v5", "--steps", "1000", "--round",
+                 "500", "--strategies", "random", "--out", str(out), "--backend", "serial",
+                 "--no-tensorboard"]) == 0
+    frame = pd.read_parquet(out / "results.parquet")
+    random_rows = frame[frame["strategy"] == "random"]
+    assert {"mse_1step@free", "mse_1step@contact", "contact_frac"} <= set(random_rows["metric"])
+    share = frame.loc[frame["metric"] == "coverage_contact_frac", "value"]
+    assert ((share > 0) & (share < 0.2)).all()

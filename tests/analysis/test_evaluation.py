@@ -15,7 +15,7 @@ from advex.analysis.evaluation import (
     evaluate_data,
     fit_seeds,
 )
-from advex.analysis.references import RidgeModel, oracle_batch, oracle_starts
+from advex.analysis.references import RidgeModel, oracle_batch, oracle_rows, oracle_starts
 from advex.exploration.collect import collect
 from advex.types import TransitionBatch
 
@@ -23,7 +23,10 @@ TASK = "InvertedPendulum-v5"
 SMALL = CoverageConfig(n_starts=40, n_random_rollout_steps=300, n_bang_bang_steps=150,
                        n_sb3_steps=0)
 MODEL = {"num_members": 2, "num_elites": 1, "hidden_sizes": [16]}
-QUICK = EvaluationConfig(fit_seeds=2, max_epochs=5, patience=2)
+QUICK = EvaluationConfig(fit_seeds=2, max_epochs=5, patience=2, model="ensemble",
+                         model_config=MODEL)
+QUICK_MLP = EvaluationConfig(fit_seeds=2, max_epochs=5, patience=2,
+                             model_config={"hidden_sizes": [16]})
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +36,26 @@ def coverage():  # type: ignore[no-untyped-def]
 
 def test_same_data_and_run_seed_give_identical_scores(coverage) -> None:  # type: ignore[no-untyped-def]
     data = collect(TASK, n_steps=300, seed=1, progress=False)
-    first = evaluate_data("ensemble", MODEL, data, coverage, QUICK, run_seed=0)
-    again = evaluate_data("ensemble", MODEL, data, coverage, QUICK, run_seed=0)
-    other = evaluate_data("ensemble", MODEL, data, coverage, QUICK, run_seed=1)
+    first = evaluate_data(data, coverage, QUICK, run_seed=0)
+    again = evaluate_data(data, coverage, QUICK, run_seed=0)
+    other = evaluate_data(data, coverage, QUICK, run_seed=1)
     assert first == again
     assert first["mse_1step"] != other["mse_1step"]  # another run seed, other fits
     assert first["mse_1step"].n_fits == 2 and first["fit_capped_frac"].value == 1.0  # 5 epochs
-    mlp = evaluate_data("mlp", {"hidden_sizes": [16]}, data, coverage, QUICK, run_seed=0)
+    assert "nll_1step" in first  # an ensemble's variance is scored
+    mlp = evaluate_data(data, coverage, QUICK_MLP, run_seed=0)
     assert mlp["mse_1step"].n_fits == 2 and math.isfinite(mlp["mse_1step"].value)
+    assert "nll_1step" not in mlp and "calib_ratio" not in mlp  # no forecast to score
+    assert mlp["contact_frac"].value == data.contact_frac()
+
+
+def test_default_evaluation_model_is_a_128x3_mlp() -> None:
+    config = EvaluationConfig()
+    assert config.model == "mlp" and config.model_config == {"hidden_sizes": [128, 128, 128]}
+    with pytest.raises(ValueError, match="unknown model kind"):
+        EvaluationConfig(model="forest")
+    with pytest.raises(ValueError, match="hidden"):
+        EvaluationConfig(model_config={"hidden": [3]})
 
 
 def test_fit_seeds_depend_only_on_the_run_seed() -> None:
@@ -81,10 +96,11 @@ def test_ridge_recovers_linear_dynamics() -> None:
 
 
 def test_oracle_draw_is_nested_and_sized(coverage) -> None:  # type: ignore[no-untyped-def]
-    small, large = oracle_batch(coverage, 20, seed=5), oracle_batch(coverage, 60, seed=5)
+    small = oracle_batch(coverage, oracle_rows(coverage, 20, seed=5))
+    large = oracle_batch(coverage, oracle_rows(coverage, 60, seed=5))
     np.testing.assert_array_equal(small.obs, large.obs[:20])
     with pytest.raises(ValueError, match="the budget needs"):
-        oracle_batch(coverage, len(coverage) + 1, seed=5)
+        oracle_rows(coverage, len(coverage) + 1, seed=5)
     per_start = len(coverage) / coverage.n_starts
     assert oracle_starts(coverage, 10_000) * per_start >= 10_000
 

@@ -22,18 +22,24 @@ def _run(
     adversary_curve: list[float],
     episodes: str = "env",
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+    strata: dict[str, list[float]] | None = None,
 ) -> Path:
     """A finished run folder: random's error falls 1.0 -> 0.4; the adversary follows
-    ``adversary_curve``; ``seeds`` with a small per-seed offset; one no-change row."""
+    ``adversary_curve`` (and ``strata``: metric -> the adversary's curve of that metric,
+    random's the same as for mse_1step); ``seeds`` with a small per-seed offset; one
+    no-change row."""
     rows = []
+    metrics = {"mse_1step": adversary_curve, **(strata or {})}
     for seed in seeds:
         jitter = 1 + 0.02 * (seed - 2)
-        curves = {"random": [1.0, 0.7, 0.5, 0.4], "adversarial-sf": adversary_curve}
-        for strategy, values in curves.items():
-            for steps, value in zip(STEPS, values, strict=True):
-                rows.append({"task": task, "strategy": strategy, "seed": seed,
-                             "env_steps": steps, "metric": "mse_1step", "value": value * jitter,
-                             "value_sd": 0.0, "n_fits": 3, "wall_s": 1.0})
+        for metric, curve in metrics.items():
+            curves = {"random": [1.0, 0.7, 0.5, 0.4], "adversarial-sf": curve}
+            for strategy, values in curves.items():
+                for steps, value in zip(STEPS, values, strict=True):
+                    rows.append({"task": task, "strategy": strategy, "seed": seed,
+                                 "env_steps": steps, "metric": metric,
+                                 "value": value * jitter, "value_sd": 0.0, "n_fits": 3,
+                                 "wall_s": 1.0})
         rows.append({"task": task, "strategy": "no-change", "seed": seed, "env_steps": 4000,
                      "metric": "mse_1step", "value": 2.0, "value_sd": 0.0, "n_fits": 1,
                      "wall_s": 0.0})
@@ -78,6 +84,32 @@ def test_grid_folder_gives_headline_rows_and_the_goal_count(tmp_path: Path) -> N
     assert (grid / "TaskA_env.png").is_file() and "![TaskA_env](TaskA_env.png)" in report
     for run in ("a_env", "b_env"):  # each run's own report is rebuilt too
         assert (grid / run / "report.md").is_file() and (grid / run / "summary.csv").is_file()
+
+
+def test_strata_get_their_own_ratio_ci_and_verdict_side_by_side(tmp_path: Path) -> None:
+    """An adversary that is fast on contacts and slow in free motion: the headline says both,
+    each stratum with its own verdict and goal line, and the mix (``all``) beside them."""
+    grid = tmp_path / "grid"
+    _run(grid / "a_env", "TaskA", SLOW,
+         strata={"mse_1step@free": SLOW, "mse_1step@contact": FAST})
+    _run(grid / "b_env", "TaskB", FAST)  # results from before the labels: `all` only
+    write_grid_report([grid], grid)
+    headline = pd.read_csv(grid / "headline.csv")
+    a = headline[headline["experiment"] == "TaskA_env"].set_index("stratum")
+    assert list(a.index) == ["all", "free", "contact"]
+    assert a.loc["contact", "verdict"].startswith("goal met")
+    assert a.loc["contact", "reach_ratio"] == pytest.approx(0.5)
+    assert a.loc["free", "verdict"].startswith("never")
+    assert headline[headline["experiment"] == "TaskB_env"]["stratum"].tolist() == ["all"]
+    report = (grid / "report.md").read_text()
+    line = next(row for row in report.splitlines() if row.startswith("| TaskA_env"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[4:7] == ["-", "2.00 [2.00, 2.00]", "never reaches random's final error"]
+    assert cells[10].startswith("0.50") and cells[12].startswith("goal met")
+    b_line = next(row for row in report.splitlines() if row.startswith("| TaskB_env"))
+    assert b_line.rstrip(" |").endswith("| - | - | -")  # no contact stratum there
+    assert "- `contact`: Goal not met: an adversary meets it on 1 of 1 task(s)" in report
+    assert "- `free`: Goal not met: an adversary meets it on 0 of 1 task(s)" in report
 
 
 def test_cli_merges_folders_and_refuses_bad_ones_before_writing(

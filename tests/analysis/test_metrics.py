@@ -25,6 +25,8 @@ from advex.analysis.metrics import (
 )
 
 S, K, O, A = 24, 20, 3, 2
+#: The strata a set without contact transitions reports.
+FREE_ONLY = {"mse_1step@free", "coverage_contact_frac"}
 B_MATRIX = np.array([[1.0, 0.0], [0.5, -1.0], [0.0, 2.0]])  # O x A
 
 
@@ -90,8 +92,8 @@ def test_delta_scale_is_std_of_one_step_delta():
 
 def test_exact_dynamics_scores_zero_everywhere():
     metrics = evaluate_model(ExactModel(), make_synthetic_coverage())
-    # zero variance -> no calibration metrics; one pool; no support given
-    assert set(metrics) == set(METRIC_NAMES) | {"mse_1step@random"}
+    # zero variance -> no calibration metrics; one pool; no contact rows; no support given
+    assert set(metrics) == set(METRIC_NAMES) | {"mse_1step@random"} | FREE_ONLY
     for name in ("mse_1step", "mse_1step_raw", "rollout_mse_k5", "rollout_mse_k20"):
         assert metrics[name] == 0.0, name
 
@@ -149,7 +151,8 @@ def test_calibrated_heteroscedastic_model_has_ratio_one_and_corr_one():
     assert metrics["calib_ratio"] == pytest.approx(1.0)
     # Per-transition variance and error agree up to float rounding, which can split ties.
     assert metrics["calib_corr"] > 0.99
-    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES) | {"mse_1step@random"}
+    assert set(metrics) == (set(METRIC_NAMES) | set(CALIBRATION_NAMES) | {"mse_1step@random"}
+                            | FREE_ONLY)
 
 
 def test_torch_outputs_and_batch_size_do_not_change_results():
@@ -254,9 +257,30 @@ def test_real_advex_model_on_real_coverage_set():
     metrics = evaluate_model(model, coverage, support=SupportBox.of(obs[:100], act[:100]))
     pools = {f"mse_1step@{name}" for name in ("random", "bang_bang", "perturbed")}
     support = {"out_of_support_frac", "mse_1step@in_support", "mse_1step@out_of_support"}
-    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES) | pools | support
+    strata = {"mse_1step@free", "mse_1step@contact", "coverage_contact_frac"}
+    assert set(metrics) == set(METRIC_NAMES) | set(CALIBRATION_NAMES) | pools | support | strata
+    assert 0 < metrics["coverage_contact_frac"] < 1  # free rules: the rail ends are reached
     assert all(math.isfinite(v) for v in metrics.values())
     assert metrics["mse_1step"] < evaluate_model(IdentityModel(), coverage)["mse_1step"] * 10
+
+
+def test_free_and_contact_strata_split_the_mean():
+    """``mse_1step@free`` and ``@contact`` are the means over the set's unlabelled and
+    labelled transitions; weighted by their counts they give ``mse_1step``."""
+    coverage = make_synthetic_coverage()
+    contact = np.zeros((S, K), dtype=bool)
+    contact[::3, 5:9] = True  # some transitions of every third start
+    coverage.contact = contact
+    metrics = evaluate_model(IdentityModel(), coverage)
+    obs, _, next_obs = coverage.transitions()
+    per_row = np.mean(((next_obs - obs) / coverage.delta_scale()) ** 2, axis=1)
+    labels = contact.reshape(-1)
+    assert metrics["mse_1step@contact"] == pytest.approx(per_row[labels].mean())
+    assert metrics["mse_1step@free"] == pytest.approx(per_row[~labels].mean())
+    assert metrics["coverage_contact_frac"] == pytest.approx(labels.mean())
+    weighted = (metrics["mse_1step@contact"] * labels.sum()
+                + metrics["mse_1step@free"] * (~labels).sum()) / labels.size
+    assert weighted == pytest.approx(metrics["mse_1step"])
 
 
 def test_stratified_scores_weighted_by_counts_give_the_mean():

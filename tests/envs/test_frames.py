@@ -111,7 +111,7 @@ def test_frameless_buffer_and_mismatches_are_one_line(pendulum: ReplayBuffer) ->
     assert len(plain) == 0
     with pytest.raises(ValueError, match="frame and next_frame"):
         pendulum.add(*[np.zeros((1, d)) for d in (4, 1, 4)], np.zeros(1), np.zeros(1, bool),
-                     np.zeros(1, bool), 0)
+                     np.zeros(1, bool), 0, **{c: np.zeros(1) for c in pendulum.extra_columns})
     with pytest.raises(ValueError, match="frame and next_frame"):  # one without the other
         plain.add(*[np.zeros((1, d)) for d in (4, 1, 4)], np.zeros(1), np.zeros(1, bool),
                   np.zeros(1, bool), 0, frame=np.zeros((1, 32, 32, 1), np.uint8))
