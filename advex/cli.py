@@ -349,13 +349,33 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     from advex.device import resolve_device
 
     given = read_json(args.config) if args.config else {}
+    if not isinstance(given, dict):
+        raise ValueError(
+            f"{args.config}: expected a JSON object of ExperimentConfig fields, got a "
+            f"{type(given).__name__}"
+        )
     overrides = dict(given)
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out, the folder of the run to continue")
         saved = args.out / "config.json"
-        if saved.exists():  # continue with the run's own config unless flags say otherwise
-            overrides = {**read_json(saved), **overrides}
+        if not saved.is_file():
+            raise ValueError(
+                f"{args.out}: nothing to resume (no config.json: a mistyped --out, or a run "
+                "killed before it started); start it without --resume"
+            )
+        saved_config = read_json(saved)
+        if not isinstance(saved_config, dict):
+            raise ValueError(f"{saved}: damaged (not a JSON object)")
+        task = saved_config.get("task")
+        if (isinstance(task, str) and ":" in task and args.task is None
+                and not args.trust_run_folder):
+            raise ValueError(
+                f"{saved} names the task {task!r}, which imports the module "
+                f"{task.split(':')[0]!r} (code runs on import); resume with "
+                "--trust-run-folder if you trust this folder, or name the task with --task"
+            )
+        overrides = {**saved_config, **overrides}
     for key, value in (
         ("task", args.task),
         ("seeds", args.seeds),

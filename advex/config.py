@@ -7,6 +7,7 @@ lists the valid ones, so a typo such as ``lr`` for ``learning_rate`` never passe
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import types
 import typing
@@ -64,6 +65,17 @@ def check_types(cls: type, values: Mapping[str, Any], owner_name: str) -> None:
                 f"{owner_name} config field {name} must be {_describe(hints[name])}, got "
                 f"{value!r} ({type(value).__name__})"
             )
+        if _non_finite(value):  # NaN passes every comparison a range check makes
+            raise ConfigTypeError(
+                f"{owner_name} config field {name} must be finite, got {value!r}"
+            )
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether ``value`` is, or a list/tuple holds, a NaN or infinite number."""
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _describe(hint: Any) -> str:

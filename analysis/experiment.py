@@ -131,6 +131,14 @@ class ExperimentConfig:
             raise ValueError(
                 f"steps and round_steps must be > 0 ({self.steps}, {self.round_steps})"
             )
+        # A round longer than the budget runs as one round of the budget: recorded as such,
+        # so config.json says what ran.
+        self.round_steps = min(self.round_steps, self.steps)
+        if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be integers >= 0, got {self.seeds}")
+        if not (isinstance(self.ridge_alpha, int | float) and math.isfinite(self.ridge_alpha)
+                and self.ridge_alpha > 0):
+            raise ValueError(f"ridge_alpha must be a finite number > 0, got {self.ridge_alpha}")
         if len(set(self.seeds)) != len(self.seeds) or len(set(self.strategies)) != len(
             self.strategies
         ):

@@ -354,3 +354,70 @@ def test_eval_refuses_a_model_fitted_on_another_task_before_building_coverage(
     assert main(["eval", "--model", str(path), "--task", "Twin-v0"]) == 2
     err = capsys.readouterr().err
     assert "was fitted on InvertedPendulum-v5, not Twin-v0" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "config", "expected"),
+    [
+        (["--seeds", "-1"], None, "seeds must be integers >= 0"),
+        ([], {"seeds": [-1]}, "seeds must be integers >= 0"),
+        ([], {"coverage": {"frac_random": float("nan")}}, "frac_random must be finite"),
+        ([], {"coverage": {"noise_scale": float("nan")}}, "noise_scale must be finite"),
+        ([], {"train": {"lr": float("inf")}}, "lr must be finite"),
+        ([], {"ridge_alpha": float("nan")}, "ridge_alpha"),
+        ([], [1, 2], "expected a JSON object"),
+    ],
+)
+def test_bad_compare_inputs_fail_before_anything_is_written(
+    flags: list[str], config: object, expected: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each is one line, exit 2, and the output folder is not created (so a corrected rerun
+    is not refused as "already holds a comparison")."""
+    import json
+
+    out = tmp_path / "run"
+    argv = ["compare", "--out", str(out), "--quiet", *flags]
+    if config is not None:
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(config))  # NaN and Infinity as JSON writes them
+        argv += ["--config", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_a_round_longer_than_the_budget_is_recorded_as_what_ran() -> None:
+    from advex.analysis.experiment import ExperimentConfig
+
+    cfg = ExperimentConfig(steps=400, round_steps=1000)
+    assert cfg.round_steps == 400 and cfg.to_dict()["round_steps"] == 400 and cfg.n_rounds == 1
+
+
+def test_resume_needs_a_run_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "typo"
+    assert main(["compare", "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_resume_does_not_import_a_module_the_run_folder_names_without_trust(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sys
+
+    (tmp_path / "planted.py").write_text("import pathlib\npathlib.Path(__file__).with_name("
+                                         "'imported').write_text('yes')\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"task": "planted:Evil-v0"}))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main(["compare", "--out", str(out), "--resume", "--quiet"]) == 2
+    finally:
+        sys.path.remove(str(tmp_path))
+    err = capsys.readouterr().err
+    assert "--trust-run-folder" in err and "planted" in err
+    assert not (tmp_path / "imported").exists()
