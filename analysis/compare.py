@@ -250,8 +250,10 @@ def _run_locked(
         if not Checkpointer(Path(probe.run_dir)).exists():
             started = time.perf_counter()
             _run_job(cfg_dict, probe, False, False, trust, stop_after_rounds=1, tasks=tasks)
-            _check_estimate(cfg, time.perf_counter() - started, len(jobs), workers, max_hours,
-                            probe)
+            hours = _check_estimate(cfg, time.perf_counter() - started, len(jobs), workers,
+                                    max_hours, probe)
+            log(f"estimate: at least {hours:.2g} h for {len(jobs)} jobs on {workers} worker(s) "
+                f"(--max-hours {max_hours:g})")
             resumes[probe] = True  # the other jobs keep the caller's choice
     if backend == "serial" or (backend == "process" and workers == 1):
         rows = [
@@ -311,7 +313,8 @@ def _estimate(first_round_s: float, n_rounds: int, n_jobs: int, workers: int) ->
 def _check_estimate(
     cfg: ExperimentConfig, first_round_s: float, n_jobs: int, workers: int, max_hours: float,
     probe: Job,
-) -> None:
+) -> float:
+    """The estimate in hours; raises :class:`RuntimeTooLongError` above ``max_hours``."""
     hours = _estimate(first_round_s, cfg.n_rounds, n_jobs, workers)
     if hours > max_hours:
         raise RuntimeTooLongError(
@@ -320,6 +323,7 @@ def _check_estimate(
             f"jobs on {workers} worker(s)), over --max-hours {max_hours:g}; stopped before the "
             "other jobs (the timed round is kept for --resume)"
         )
+    return hours
 
 
 def _run_ray(

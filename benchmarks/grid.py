@@ -10,8 +10,13 @@ so a task's results can be committed while the next one runs. ``<run>`` is
 A killed grid continues with the same command (finished runs are skipped, an unfinished one
 resumes from its last round).
 
-    python benchmarks/grid.py --name grid10k [--tasks InvertedPendulum-v5,Hopper-v5]
-        [--seeds 0,1,2,3,4] [--steps 10000] [--device auto] [--max-hours 1]
+    python benchmarks/grid.py --name grid-v2 [--tasks InvertedPendulum-v5,Hopper-v5]
+        [--seeds 0,1,2,3,4] [--steps 10000] [--device auto] [--max-hours 1] [--commit]
+
+``--commit`` commits each run's kept files (and the rebuilt grid report) as soon as the run is
+done, so a finished task-seed never rides on the session that started it. Evaluation points
+are log-spaced (1 000, 2 000, 4 000, 8 000, 10 000 steps) plus ``--extra-points`` (6 000, so
+steps-to-random is not quantised to 0.4 / 0.8).
 
 ``advex report benchmarks/results/<name>`` rebuilds every table and plot from the kept files.
 """
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 from advex.analysis.compare import run_compare
@@ -63,6 +70,9 @@ def main() -> None:
     parser.add_argument("--max-hours", type=float, default=None, help="per task, see compare")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--trust-run-folder", action="store_true")
+    parser.add_argument("--extra-points", default="6000", help="env steps also evaluated")
+    parser.add_argument("--fit-seeds", type=int, default=3)
+    parser.add_argument("--commit", action="store_true", help="git-commit each finished run")
     args = parser.parse_args()
 
     tasks = args.tasks.split(",") if args.tasks else None
@@ -76,6 +86,8 @@ def main() -> None:
             seeds=[int(s) for s in args.seeds.split(",")],
             steps=args.steps,
             round_steps=args.round,
+            evaluation={"points": "log", "fit_seeds": args.fit_seeds,
+                        "extra_points": [int(p) for p in args.extra_points.split(",") if p]},
         )
         for task, episodes in grid
     }
@@ -88,14 +100,33 @@ def main() -> None:
             continue
         out = args.runs / args.name / name
         print(f"{name}: running into {out}", flush=True)
+        started = time.perf_counter()
         run_compare(cfg, out, resume=(out / "config.json").exists(), workers=args.workers,
                     device=args.device, max_hours=args.max_hours,
-                    trust_run_folder=args.trust_run_folder)
+                    trust_run_folder=args.trust_run_folder, progress=False)
+        hours = (time.perf_counter() - started) / 3600
         kept.mkdir(parents=True, exist_ok=True)
         for file in KEPT:
             shutil.copy2(out / file, kept / file)
         print(write_grid_report([kept_root], kept_root), flush=True)
-        print(f"{name}: kept in {kept}; commit it now (git add {kept})", flush=True)
+        print(f"{name}: {hours:.2f} h wall; kept in {kept}", flush=True)
+        if args.commit:
+            commit(kept_root, f"benchmarks/results/{args.name}: {name} ({hours:.2f} h wall)")
+
+
+def commit(folder: Path, message: str, tries: int = 30) -> None:
+    """``git add`` + ``git commit`` of ``folder`` only (other changes in the work tree stay
+    as they are); retried while another git command holds the index lock."""
+    for _ in range(tries):
+        added = subprocess.run(["git", "add", str(folder)], capture_output=True, text=True)
+        done = added.returncode == 0 and subprocess.run(
+            ["git", "commit", "-q", "-m", message, "--", str(folder)],
+            capture_output=True, text=True).returncode == 0
+        if done:
+            print(f"committed: {message}", flush=True)
+            return
+        time.sleep(10)
+    print(f"could not commit {folder}; commit it by hand", flush=True)
 
 
 if __name__ == "__main__":
