@@ -518,12 +518,19 @@ EPISODES_HELP = (
 )
 
 
+#: Help of every --task option.
+TASK_HELP = ("a built-in task, any Gymnasium MuJoCo id (Walker2d-v5) or your own as "
+             "module:Id (advex envs lists them)")
+#: Help of every --quiet option.
+QUIET_HELP = "no progress bars"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="advex",
         description="Adversarial exploration for robust robot transition models (MuJoCo).",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, help="what to do")
 
     p = sub.add_parser(
         "envs", help="list the built-in tasks and Gymnasium's MuJoCo tasks with their sizes"
@@ -531,20 +538,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_envs)
 
     p = sub.add_parser("collect", help="collect random transitions into a buffer file")
-    p.add_argument("--task", default="InvertedPendulum-v5")
-    p.add_argument("--steps", type=_positive_int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-envs", type=_positive_int, default=1)
-    p.add_argument("--vectorization", choices=["lean", "async"], default="lean")
+    p.add_argument("--task", default="InvertedPendulum-v5", help=TASK_HELP)
+    p.add_argument("--steps", type=_positive_int, default=10_000,
+                   help="env steps to collect, over all envs (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the actions and resets (default 0)")
+    p.add_argument("--n-envs", type=_positive_int, default=1,
+                   help="envs stepped side by side (default 1)")
+    p.add_argument("--vectorization", choices=["lean", "async"], default="lean",
+                   help="lean: in-process envs with contact labels (default); async: Gymnasium's "
+                   "subprocess envs, worth it only for expensive envs")
     p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
-    p.add_argument("--out", type=Path, default=Path("data/buffer.npz"))
+    p.add_argument("--out", type=Path, default=Path("data/buffer.npz"),
+                   help="buffer file to write (default data/buffer.npz)")
     p.add_argument(
         "--frames", type=_positive_int, default=None, metavar="SIZE",
         help="also render each observation offscreen as a SIZE x SIZE uint8 frame (MUJOCO_GL="
         "egl on a machine with no screen); stored compressed beside the vectors",
     )
-    p.add_argument("--frame-color", choices=["grey", "rgb"], default="grey")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--frame-color", choices=["grey", "rgb"], default="grey",
+                   help="with --frames: one grey channel (default) or three colour channels")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_cmd_collect)
 
     p = sub.add_parser(
@@ -554,38 +567,44 @@ def build_parser() -> argparse.ArgumentParser:
         "write it with ReplayBuffer.save: obs, act, next_obs, reward, terminated, truncated, "
         "episode_id (= start), plus columns start_pool and rollout_step.",
     )
-    p.add_argument("--task", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task", required=True, help=TASK_HELP)
+    p.add_argument("--seed", type=int, default=0, help="the coverage set's seed (default 0)")
     p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
-    p.add_argument("--n-starts", type=_positive_int, default=2000)
-    p.add_argument("--horizon", type=_positive_int, default=20)
-    p.add_argument("--sb3-algo", choices=["sac", "ppo"], default="sac")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--n-starts", type=_positive_int, default=2000,
+                   help="start states, each rolled out open-loop (default 2000)")
+    p.add_argument("--horizon", type=_positive_int, default=20,
+                   help="steps recorded from each start (default 20)")
+    p.add_argument("--sb3-algo", choices=["sac", "ppo"], default="sac",
+                   help="agent whose states form the trained-policy pool (default sac)")
+    p.add_argument("--out", type=Path, required=True, help="buffer file to write")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_cmd_coverage)
 
     p = sub.add_parser("fit", help="train a transition model on a buffer; print held-out metrics")
-    p.add_argument("--buffer", type=Path, required=True)
+    p.add_argument("--buffer", type=Path, required=True, help="buffer file to train on")
     p.add_argument("--model", default="ensemble", help="mlp, ensemble or cgan")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.add_argument("--task", default=None, help="default: the task recorded in the buffer")
     p.add_argument("--epochs", type=_positive_int, default=200, help="max epochs")
     _add_device_argument(p, "the saved model is a CPU model either way")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--coverage-seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights and minibatches (default 0)")
+    p.add_argument("--coverage-seed", type=int, default=0,
+                   help="which coverage set scores the model (default 0)")
     p.add_argument(
         "--episodes", choices=EPISODE_MODES, default=None,
         help="the coverage set's episode rules (default: the buffer's, else 'env')",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("eval", help="score a saved model on a task's held-out coverage set")
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--coverage-seed", type=int, default=0)
+    p.add_argument("--model", type=Path, required=True, help="a model file (advex fit)")
+    p.add_argument("--task", required=True, help=TASK_HELP)
+    p.add_argument("--coverage-seed", type=int, default=0,
+                   help="which coverage set scores the model (default 0)")
     p.add_argument("--episodes", choices=EPISODE_MODES, default="env", help=EPISODES_HELP)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(
@@ -594,13 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="With no arguments: the embedded default (InvertedPendulum-v5, random vs "
         "adversarial vs disagreement, one seed, a few minutes on 2 cores).",
     )
-    p.add_argument("--task", default=None)
+    p.add_argument("--task", default=None, help=TASK_HELP + " (default InvertedPendulum-v5)")
     p.add_argument("--strategies", default=None, help="comma-separated, e.g. random,adversarial-sf")
     p.add_argument("--seeds", type=_int_list, default=None, help="comma-separated, e.g. 0,1,2")
     p.add_argument("--steps", type=_positive_int, default=None, help="env steps per run")
     p.add_argument("--round", type=_positive_int, default=None, help="env steps per round")
     p.add_argument("--model", default=None, help="mlp, ensemble or cgan")
-    p.add_argument("--n-envs", type=_positive_int, default=None)
+    p.add_argument("--n-envs", type=_positive_int, default=None,
+                   help="envs each strategy steps side by side (default 1)")
     p.add_argument("--episodes", choices=EPISODE_MODES, default=None, help=EPISODES_HELP)
     p.add_argument(
         "--fit-seeds", type=_positive_int, default=None,
@@ -617,15 +637,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="JSON file of ExperimentConfig fields (flags override it)",
     )
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=None,
+                   help="the run folder (default runs/default, or runs/<task> with flags)")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument(
         "--trust-run-folder", action="store_true",
         help="let --resume unpickle the SB3 agents saved in --out (sb3-ppo/sb3-sac runs; "
         "pickle can run arbitrary code, so only for a folder you trust)",
     )
-    p.add_argument("--backend", choices=["process", "ray", "serial"], default="process")
-    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--backend", choices=["process", "ray", "serial"], default="process",
+                   help="process: a local pool (default); ray: a Ray cluster (RAY_ADDRESS, "
+                   "else a local one); serial: in this process")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="parallel jobs (default: one per core, at most one per job)")
     p.add_argument(
         "--max-hours",
         type=_positive_float,
@@ -639,14 +663,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not write TensorBoard event files (runs/<job>/tb; view them with "
         "`tensorboard --logdir OUT/runs`)",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
         "generative",
         help="generative models of the robot's frames and states: train, sample",
     )
-    gen = p.add_subparsers(dest="generative_command", required=True)
+    gen = p.add_subparsers(dest="generative_command", required=True, help="what to do")
     g = gen.add_parser("train", help="train a frame VAE and its latent dynamics (or DRAW) on a "
                        "buffer's frames, or a GAN on its states; held-out scores")
     g.add_argument("--kind", choices=["vae", "draw", "gan"], default="vae",
@@ -654,12 +678,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "the buffer's states (no frames needed)")
     g.add_argument("--buffer", type=Path, required=True,
                    help="a buffer (with frames for vae and draw)")
-    g.add_argument("--out", type=Path, required=True)
-    g.add_argument("--latent", type=_positive_int, default=16)
-    g.add_argument("--decoder", choices=["bernoulli", "gaussian"], default="bernoulli")
+    g.add_argument("--out", type=Path, required=True, help="model file to write")
+    g.add_argument("--latent", type=_positive_int, default=16,
+                   help="latent dimensions (default 16)")
+    g.add_argument("--decoder", choices=["bernoulli", "gaussian"], default="bernoulli",
+                   help="vae: pixel likelihood (default bernoulli)")
     g.add_argument("--steps", type=_positive_int, default=2000,
                    help="training steps (VAE, DRAW or GAN)")
-    g.add_argument("--dynamics-steps", type=_positive_int, default=3000)
+    g.add_argument("--dynamics-steps", type=_positive_int, default=3000,
+                   help="vae: training steps of the latent dynamics (default 3000)")
     g.add_argument("--no-attention", action="store_true", help="draw: read/write whole frames")
     g.add_argument("--no-read-attention", action="store_true",
                    help="draw: read whole frames, write through the attention window")
@@ -672,15 +699,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "attention at 2000 steps and 5 ends about 2 nats worse: docs/benchmarks.md)")
     g.add_argument("--coverage-starts", type=int, default=200,
                    help="coverage rollouts to score frame predictions on (0: skip)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--quiet", action="store_true")
+    g.add_argument("--seed", type=int, default=0, help="seed of weights and batches (default 0)")
+    g.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     g.set_defaults(func=_cmd_generative_train)
     g = gen.add_parser("sample", help="a PNG of samples: a grid of frames (VAE, DRAW) or "
                        "histograms of states (GAN)")
-    g.add_argument("--model", type=Path, required=True)
-    g.add_argument("--out", type=Path, required=True)
-    g.add_argument("--n", type=_positive_int, default=16)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--model", type=Path, required=True, help="a model file (generative train)")
+    g.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    g.add_argument("--n", type=_positive_int, default=16, help="samples to draw (default 16)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     g.set_defaults(func=_cmd_generative_sample)
 
     p = sub.add_parser(
@@ -688,7 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="MPC in the real env on a learned model, a compare run's strategy model, or the "
         "true simulator (the bound); per-episode return, mean with CI, ms per action",
     )
-    p.add_argument("--task", default="InvertedPendulum-v5")
+    p.add_argument("--task", default="InvertedPendulum-v5", help=TASK_HELP)
     p.add_argument(
         "--model", default="sim",
         help="a model file, a compare run folder (with --strategy), or 'sim' (default)",
@@ -697,17 +724,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-seed", type=int, default=None, help="with a run folder: which seed")
     p.add_argument("--buffer", default=None,
                    help="transitions to learn a reward from, for tasks without a closed form")
-    p.add_argument("--planner", default="cem", help="rs | cem | mppi")
-    p.add_argument("--episodes", type=int, default=3)
-    p.add_argument("--horizon", type=int, default=15)
-    p.add_argument("--candidates", type=int, default=200)
-    p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--particles", type=int, default=1)
-    p.add_argument("--propagation", default="mean", help="mean | ts1 | tsinf")
-    p.add_argument("--max-steps", type=int, default=None, help="cap on episode length")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--planner", default="cem",
+                   help="the optimiser: rs (random shooting), cem (default) or mppi")
+    p.add_argument("--episodes", type=int, default=3, help="episodes to run (default 3)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="env steps planned ahead (default: the task's measured default; "
+                   "advex envs lists them; 15 for other tasks)")
+    p.add_argument("--candidates", type=int, default=None,
+                   help="action sequences scored per optimiser iteration (default: the task's; "
+                   "200 for other tasks)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="CEM/MPPI refinements per action (default: the task's; 3 for other "
+                   "tasks; random shooting has one)")
+    p.add_argument("--particles", type=int, default=1,
+                   help="imagined rollouts per candidate, for PETS propagation (default 1)")
+    p.add_argument("--propagation", default="mean",
+                   help="how particles use an ensemble's members: mean (default: the members' "
+                   "mean), ts1 (a random member each step) or tsinf (one member per particle)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="cap on episode length in env steps (default: the task's time limit)")
+    p.add_argument("--seed", type=int, default=0, help="seed of env resets and planner (default 0)")
     p.add_argument("--out", type=Path, default=None, help="CSV of the episodes")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser(

@@ -40,9 +40,10 @@ SIMULATOR = "sim"
 
 @dataclass
 class PlanConfig:
-    """What ``advex plan`` runs. ``candidates``: sequences per optimiser iteration;
-    ``iterations``: CEM/MPPI refinements (random shooting has one); ``max_steps``: episode
-    length cap (default: the task's time limit)."""
+    """What ``advex plan`` runs. ``horizon``: steps planned ahead; ``candidates``: sequences
+    per optimiser iteration; ``iterations``: CEM/MPPI refinements (random shooting has one):
+    ``None`` takes the task's measured defaults (:class:`~advex.envs.PlannerDefaults`);
+    ``max_steps``: episode length cap (default: the task's time limit)."""
 
     task: str
     model: str = SIMULATOR
@@ -51,15 +52,19 @@ class PlanConfig:
     buffer: str | None = None
     planner: str = "cem"
     episodes: int = 3
-    horizon: int = 15
-    candidates: int = 200
-    iterations: int = 3
+    horizon: int | None = None
+    candidates: int | None = None
+    iterations: int | None = None
     particles: int = 1
     propagation: str = "mean"
     max_steps: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
+        defaults = get_task(self.task).planner  # an unknown task: one line, now
+        for name in ("horizon", "candidates", "iterations"):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(defaults, name))
         if self.planner not in PLANNERS:
             raise ValueError(f"unknown planner {self.planner!r}; valid: {', '.join(PLANNERS)}")
         if self.propagation not in PROPAGATIONS:
@@ -71,9 +76,9 @@ class PlanConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
-        get_task(self.task)  # an unknown task: one line, now
 
     def mpc_config(self) -> MPCConfig:
+        assert self.horizon and self.candidates and self.iterations  # resolved on creation
         optimizer_config: Any
         if self.planner == "rs":
             optimizer_config = RandomShootingConfig(population=self.candidates)

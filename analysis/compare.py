@@ -26,7 +26,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -261,23 +261,62 @@ def _run_locked(
             for r in _run_job(cfg_dict, job, resumes[job], progress, trust, tasks=tasks)
         ]
     elif backend == "process":
-        rows = []
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                  initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [
-                pool.submit(_run_job, cfg_dict, job, resumes[job], False, trust, None, tasks)
+            futures = {
+                pool.submit(_run_job, cfg_dict, job, resumes[job], False, trust, None, tasks): job
                 for job in jobs
-            ]
-            for job, future in tqdm(
-                zip(jobs, futures, strict=True), total=len(jobs), desc="runs", disable=not progress
-            ):
-                rows.extend(future.result())
-                log(f"done: {job.strategy} seed {job.seed}")
+            }
+            rows = _gather_with_progress(futures, cfg.n_rounds, progress, log)
     else:
         rows = _run_ray(cfg_dict, jobs, resumes, trust, tasks)
     frame = validate_results(pd.DataFrame(rows))
     save_results(frame, out)
     return frame
+
+
+def _rounds_done(job: Job) -> int:
+    """Rounds a job has finished, read off its folder (its checkpoint pointer, or the
+    reference job's progress file); 0 when there is nothing to read yet."""
+    run_dir = Path(job.run_dir)
+    try:
+        if job.strategy == REFERENCES_JOB:
+            points = read_json(run_dir / "progress.json").get("points", [])
+            return max(points) + 1 if points else 0
+        latest = Checkpointer(run_dir).latest_folder()
+    except (OSError, ValueError, AttributeError):
+        return 0  # not written yet, or being replaced right now: the next poll reads it
+    return int(latest.name.rsplit("_", 1)[-1]) if latest is not None else 0
+
+
+def _gather_with_progress(
+    futures: dict[Future, Job], n_rounds: int, progress: bool, log: Callable[[str], None]
+) -> list[dict]:
+    """The jobs' rows (in job order) once all are done, with one bar over every job's rounds
+    (the workers write a checkpoint per round, which this polls): a long job shows its rounds
+    as they finish, not 0/N jobs for minutes."""
+    jobs = list(futures.values())
+    results: dict[Job, list[dict]] = {}
+    shown = {job: 0 for job in jobs}
+    bar = tqdm(total=len(jobs) * n_rounds, desc="rounds", unit="round", disable=not progress)
+    pending = set(futures)
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = futures[future]
+                results[job] = future.result()
+                log(f"done: {job.strategy} seed {job.seed}")
+            for job in jobs:
+                now = n_rounds if job in results else _rounds_done(job)
+                if now != shown[job]:
+                    shown[job] = now
+                    bar.set_postfix_str(f"{job.strategy} seed {job.seed}: round {now}/{n_rounds}")
+            bar.n = sum(shown.values())
+            bar.refresh()
+    finally:
+        bar.close()
+    return [row for job in jobs for row in results[job]]
 
 
 def _shipped_tasks(backend: Backend, workers: int | None) -> tuple[TaskSpec, ...]:

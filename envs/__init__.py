@@ -28,6 +28,7 @@ from .episodes import (  # noqa: E402
 from .registry import (  # noqa: E402  (registration first, so make_env always finds the robot)
     BUILT_IN_TASKS,
     TASKS,
+    PlannerDefaults,
     TaskSpec,
     UnknownTaskError,
     check_dims,
@@ -50,6 +51,7 @@ __all__ = [
     "check_dims",
     "check_episode_mode",
     "TASKS",
+    "PlannerDefaults",
     "StateSizeError",
     "TaskSpec",
     "UnknownTaskError",

@@ -26,6 +26,19 @@ class UnknownTaskError(ValueError):
 
 
 @dataclass(frozen=True)
+class PlannerDefaults:
+    """The MPC settings ``advex plan`` uses on a task unless a flag says otherwise, chosen by
+    measurement with the true simulator (``benchmarks/plan_defaults.py``,
+    docs/benchmarks.md). ``horizon``: steps planned ahead; ``candidates``: action sequences
+    per optimiser iteration; ``iterations``: CEM/MPPI refinements per action. The defaults
+    are the generic ones derived and user tasks get (PETS' horizon, a 200-candidate CEM)."""
+
+    horizon: int = 15
+    candidates: int = 200
+    iterations: int = 3
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task: its Gymnasium id, shapes (default env arguments) and batched reward/termination.
 
@@ -48,6 +61,8 @@ class TaskSpec:
     #: What planners maximise where it is not the env's reward (a flat survival reward gives
     #: a short horizon nothing to prefer); ``None``: the reward itself.
     planning_reward_fn: RewardFn | None = None
+    #: ``advex plan``'s MPC settings on this task (measured per built-in task).
+    planner: PlannerDefaults = PlannerDefaults()
 
     @property
     def planning_reward(self) -> RewardFn | None:
@@ -69,6 +84,7 @@ def _spec(
     term_fn: TermFn,
     description: str,
     planning_reward_fn: RewardFn | None = None,
+    planner: PlannerDefaults = PlannerDefaults(),
 ) -> TaskSpec:
     return TaskSpec(
         name=gym_id,
@@ -80,6 +96,7 @@ def _spec(
         term_fn=term_fn,
         description=description,
         planning_reward_fn=planning_reward_fn,
+        planner=planner,
     )
 
 

@@ -83,6 +83,18 @@ def test_results_schema_and_files(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     assert json.loads((out / "config.json").read_text())["steps"] == 300
 
 
+def test_progress_reads_each_jobs_finished_rounds(tiny_run: tuple[Path, pd.DataFrame]) -> None:
+    """The compare bar counts rounds from the jobs' own files (a job's checkpoint, the
+    references' progress), so a long job is seen moving."""
+    from advex.analysis.compare import REFERENCES_JOB, Job, _rounds_done
+
+    out, _ = tiny_run
+    for name in ("random", REFERENCES_JOB):
+        job = Job(name, 1, str(out / "runs" / f"{name}_seed1"), "unused")
+        assert _rounds_done(job) == 3
+    assert _rounds_done(Job("random", 7, str(out / "runs" / "random_seed7"), "unused")) == 0
+
+
 def test_each_strategy_buffer_holds_only_its_own_data(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     out, _ = tiny_run
     buffers = {s: Checkpointer(out / "runs" / f"{s}_seed0").load().buffer for s in STRATEGIES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -421,3 +422,43 @@ def test_resume_does_not_import_a_module_the_run_folder_names_without_trust(
     err = capsys.readouterr().err
     assert "--trust-run-folder" in err and "planted" in err
     assert not (tmp_path / "imported").exists()
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str = "advex") -> list[tuple[str, object]]:
+    """Every (sub)command's parser, nested ones included, by its command line."""
+    import argparse as ap
+
+    found = [(name, parser)]
+    for action in parser._actions:
+        if isinstance(action, ap._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                found += _parsers(sub, f"{name} {sub_name}")
+    return found
+
+
+def test_every_cli_option_has_help_text() -> None:
+    import argparse as ap
+
+    from advex.cli import build_parser
+
+    missing = [
+        f"{command} {action.option_strings or action.dest}"
+        for command, parser in _parsers(build_parser())
+        for action in parser._actions  # type: ignore[attr-defined]
+        if not isinstance(action, ap._HelpAction) and not action.help
+    ]
+    assert missing == []
+
+
+def test_plan_takes_the_tasks_measured_defaults_unless_a_flag_says_otherwise() -> None:
+    from advex.agents.planning import PlanConfig
+    from advex.envs import PlannerDefaults, get_task
+
+    pendulum = get_task("InvertedPendulum-v5").planner
+    config = PlanConfig(task="InvertedPendulum-v5")
+    assert (config.horizon, config.candidates, config.iterations) == (
+        pendulum.horizon, pendulum.candidates, pendulum.iterations)
+    assert PlanConfig(task="InvertedPendulum-v5", horizon=7).horizon == 7  # the flag wins
+    generic = PlanConfig(task="Walker2d-v5")  # a derived task: the documented generic default
+    assert (generic.horizon, generic.candidates, generic.iterations) == (15, 200, 3)
+    assert PlannerDefaults() == PlannerDefaults(15, 200, 3)
