@@ -273,6 +273,8 @@ def run_single(
     buffer, model = state.buffer, state.model
     # The adversaries maximise the yardstick's own error: same per-dimension units.
     strategy.set_error_scale(coverage.delta_scale())
+    if strategy.uses_model:
+        strategy.bind_model(model)
     collector = Collector(cfg.task, n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes))
     train_cfg, eval_cfg = cfg.train_config(device), cfg.evaluation_config(device)
     eval_rounds = cfg.eval_rounds()

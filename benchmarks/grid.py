@@ -73,6 +73,12 @@ def main() -> None:
     parser.add_argument("--extra-points", default="6000", help="env steps also evaluated")
     parser.add_argument("--fit-seeds", type=int, default=3)
     parser.add_argument("--commit", action="store_true", help="git-commit each finished run")
+    parser.add_argument(
+        "--results", type=Path, default=None,
+        help="where the kept files go (default: benchmarks/results/<name> of this checkout). "
+        "A long grid runs from a second worktree pinned at one commit, so every seed of a "
+        "task runs the same code while work goes on in the first, and keeps its files there",
+    )
     args = parser.parse_args()
 
     tasks = args.tasks.split(",") if args.tasks else None
@@ -91,7 +97,7 @@ def main() -> None:
         )
         for task, episodes in grid
     }
-    kept_root = Path(__file__).parent / "results" / args.name
+    kept_root = args.results or Path(__file__).parent / "results" / args.name
     for (task, episodes), cfg in configs.items():
         name = run_name(task, episodes, cfg.seeds)
         kept = kept_root / name
@@ -115,12 +121,15 @@ def main() -> None:
 
 
 def commit(folder: Path, message: str, tries: int = 30) -> None:
-    """``git add`` + ``git commit`` of ``folder`` only (other changes in the work tree stay
-    as they are); retried while another git command holds the index lock."""
+    """``git add`` + ``git commit`` of ``folder`` only, in the repository that holds it (other
+    changes in that work tree stay as they are); retried while another git command holds the
+    index lock."""
+    git = ["git", "-C", str(folder.resolve().parent)]
     for _ in range(tries):
-        added = subprocess.run(["git", "add", str(folder)], capture_output=True, text=True)
+        added = subprocess.run([*git, "add", str(folder.resolve())], capture_output=True,
+                               text=True)
         done = added.returncode == 0 and subprocess.run(
-            ["git", "commit", "-q", "-m", message, "--", str(folder)],
+            [*git, "commit", "-q", "-m", message, "--", str(folder.resolve())],
             capture_output=True, text=True).returncode == 0
         if done:
             print(f"committed: {message}", flush=True)

@@ -47,6 +47,7 @@ STRATEGIES: dict[str, str] = {
     "disagreement": "advex.exploration.disagreement:DisagreementStrategy",
     "disagreement-pw": "advex.exploration.disagreement_pathwise:DisagreementPathwise",
     "adversarial-frames": "advex.exploration.adversarial_frames:AdversarialFrames",
+    "adversarial-mpc": "advex.exploration.adversarial_mpc:AdversarialMPC",
     "sb3-ppo": "advex.exploration.sb3_strategy:SB3PPOStrategy",
     "sb3-sac": "advex.exploration.sb3_strategy:SB3SACStrategy",
 }
@@ -269,6 +270,12 @@ class Strategy(abc.ABC):
         self._round_start = self._round_end = -1
 
     # ------------------------------------------------------------------ learning
+    def bind_model(self, model: Any) -> None:
+        """Meet the online model before the first round (and again after a resume): a
+        strategy that acts *through* the model (planning in it) keeps the reference; the
+        loop refits the model in place. A no-op here."""
+        return None
+
     def observe_round(self, buffer: ReplayBuffer, model: Any) -> None:
         """See the round just collected under the model *before* it refits on it (held-out
         errors); called between :meth:`collect` and the refit. A no-op here."""
