@@ -261,15 +261,27 @@ class CoverageSet:
         """Per-dimension ``O`` scale that normalises one-step errors (float64).
 
         The std of the one-step delta ``s' - s`` over the set's transitions, floored at
-        ``1e-2`` times the dimension's obs std (and at ``1e-6``) so that dimensions that never
-        change within a step (e.g. Reacher's target) do not blow tiny errors up to huge
-        normalised ones. The set follows the run's episode rules, so this is the delta scale
-        *in that mode*.
+        ``1e-2`` times the dimension's obs std (so that dimensions that never change within a
+        step, e.g. Reacher's target, do not blow tiny errors up to huge normalised ones) and at
+        ``1e-3`` times the median over dimensions (a dimension that barely moves must not
+        dominate the mean). A dimension that never changes anywhere in the set (std 0: on
+        Humanoid-v5, 13 of 348, the world body's and fixed bodies' entries) is weighted like a
+        typical one: its scale is the median of the others. None of these floors binds on
+        InvertedPendulum, Reacher, HalfCheetah, Hopper or the arena. The set follows the run's
+        episode rules, so this is the delta scale *in that mode*.
         """
         obs, _, next_obs = self.transitions()
         delta_std = (next_obs.astype(np.float64) - obs).std(axis=0)
         states = np.concatenate([self.obs[:, 0], next_obs]).astype(np.float64)
-        return np.maximum(np.maximum(delta_std, 1e-2 * states.std(axis=0)), 1e-6)
+        obs_std = states.std(axis=0)
+        scale = np.maximum(np.maximum(delta_std, 1e-2 * obs_std), 1e-6)
+        constant = (delta_std == 0) & (obs_std == 0)
+        if constant.all():
+            return np.ones_like(scale)
+        typical = float(np.median(scale[~constant]))
+        scale = np.maximum(scale, 1e-3 * typical)
+        scale[constant] = typical
+        return scale
 
     def summary(self) -> dict[str, Any]:
         """Size, source counts and per-dimension obs ranges (for docs and logs)."""

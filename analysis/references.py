@@ -27,6 +27,7 @@ from advex.analysis.coverage_set import CoverageSet
 from advex.analysis.evaluation import Score, score_models
 from advex.analysis.metrics import SupportBox
 from advex.analysis.statistics import REFERENCE_NAMES
+from advex.models.normalizer import clip_standardised
 from advex.types import TransitionBatch
 
 #: Reference rows, in the order they are listed (the summary's statistics know them too).
@@ -47,10 +48,10 @@ class NoChangeModel:
 @dataclass
 class RidgeModel:
     """Linear delta model fitted in closed form: inputs ``[s, a]`` standardised by the training
-    data, a free bias, weights ``W`` (``(O+A) x O``) minimising
-    ``|Y - X W - b|^2 + alpha * N * |W|^2`` (the penalty scales with the rows so ``alpha`` means
-    the same at every budget). ``var`` is the per-dim residual variance on the training data,
-    so the NLL metrics are defined."""
+    data and clipped to ``+-INPUT_CLIP`` stds (as the networks' inputs are), a free bias,
+    weights ``W`` (``(O+A) x O``) minimising ``|Y - X W - b|^2 + alpha * N * |W|^2`` (the
+    penalty scales with the rows so ``alpha`` means the same at every budget). ``var`` is the
+    per-dim residual variance on the training data, so the NLL metrics are defined."""
 
     obs_dim: int
     act_dim: int
@@ -67,7 +68,7 @@ class RidgeModel:
         if len(inputs) == 0:
             raise ValueError("RidgeModel.fit: no rows")
         self.mean, self.std = inputs.mean(axis=0), np.maximum(inputs.std(axis=0), 1e-8)
-        x = (inputs - self.mean) / self.std
+        x = clip_standardised((inputs - self.mean) / self.std)
         y_mean = target.mean(axis=0)
         gram = x.T @ x + self.alpha * len(x) * np.eye(x.shape[1])
         self.weight = np.linalg.solve(gram, x.T @ (target - y_mean))
@@ -81,7 +82,7 @@ class RidgeModel:
             raise RuntimeError("RidgeModel.predict before fit")
         obs = np.asarray(obs, dtype=np.float64)
         x = (np.concatenate([obs, np.asarray(act, dtype=np.float64)], axis=1) - self.mean)
-        delta = (x / self.std) @ self.weight + self.bias
+        delta = clip_standardised(x / self.std) @ self.weight + self.bias
         return obs + delta, np.broadcast_to(self.var, obs.shape).copy()
 
 

@@ -128,7 +128,8 @@ class TransitionModel(abc.ABC, nn.Module):
         self.config = config
         #: Plain string facts saved with the model (``advex fit`` records ``task``).
         self.meta: dict[str, str] = {}
-        self.input_normalizer = Normalizer(self.obs_dim + self.act_dim, eps=normalizer_eps)
+        self.input_normalizer = Normalizer(self.obs_dim + self.act_dim, eps=normalizer_eps,
+                                           inputs=True)
         self.target_normalizer = Normalizer(self.obs_dim, eps=normalizer_eps)
 
     # ------------------------------------------------------------------ subclass contract
