@@ -48,6 +48,7 @@ STRATEGIES: dict[str, str] = {
     "disagreement-pw": "advex.exploration.disagreement_pathwise:DisagreementPathwise",
     "adversarial-frames": "advex.exploration.adversarial_frames:AdversarialFrames",
     "adversarial-mpc": "advex.exploration.adversarial_mpc:AdversarialMPC",
+    "max": "advex.exploration.max_strategy:MAXStrategy",
     "sb3-ppo": "advex.exploration.sb3_strategy:SB3PPOStrategy",
     "sb3-sac": "advex.exploration.sb3_strategy:SB3SACStrategy",
 }
