@@ -52,8 +52,11 @@ STRATEGIES = (
 KEPT = (RESULTS_FILE, "results.csv", "config.json")
 
 
-def run_name(task: str, episodes: str, seeds: list[int]) -> str:
-    return f"{task.replace('/', '_')}_{episodes}_s{'-'.join(str(s) for s in seeds)}"
+def run_name(task: str, episodes: str, seeds: list[int], label: str = "") -> str:
+    """``<task>_<episodes>[_<label>]_s<seeds>``: a label keeps another strategy set's runs of
+    the same task apart (they are another experiment in the report)."""
+    middle = f"{episodes}_{label}" if label else episodes
+    return f"{task.replace('/', '_')}_{middle}_s{'-'.join(str(s) for s in seeds)}"
 
 
 def main() -> None:
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--extra-points", default="6000", help="env steps also evaluated")
     parser.add_argument("--fit-seeds", type=int, default=3)
     parser.add_argument("--commit", action="store_true", help="git-commit each finished run")
+    parser.add_argument("--label", default="",
+                        help="name part that keeps another strategy set's runs apart")
     parser.add_argument(
         "--results", type=Path, default=None,
         help="where the kept files go (default: benchmarks/results/<name> of this checkout). "
@@ -99,7 +104,7 @@ def main() -> None:
     }
     kept_root = args.results or Path(__file__).parent / "results" / args.name
     for (task, episodes), cfg in configs.items():
-        name = run_name(task, episodes, cfg.seeds)
+        name = run_name(task, episodes, cfg.seeds, args.label)
         kept = kept_root / name
         if (kept / RESULTS_FILE).is_file():
             print(f"{name}: done before, kept in {kept}")
