@@ -344,3 +344,16 @@ def test_default_yardstick_writes_both_strata_and_the_contact_share(tmp_path: Pa
     assert {"mse_1step@free", "mse_1step@contact", "contact_frac"} <= set(random_rows["metric"])
     share = frame.loc[frame["metric"] == "coverage_contact_frac", "value"]
     assert ((share > 0) & (share < 0.2)).all()
+
+
+def test_public_python_api_returns_the_results_frame(tmp_path: Path) -> None:
+    import advex
+
+    frame = advex.compare(_cfg(strategies=["random"], steps=100, round_steps=100,
+                               references=["no-change"]), tmp_path / "nb", backend="serial",
+                          progress=False, tensorboard=False)
+    assert list(frame.columns) == RESULT_COLUMNS
+    assert set(frame["strategy"]) == {"random", "no-change"}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "nb" / "results.parquet"), frame)
+    with pytest.raises(TypeError, match="ExperimentConfig"):
+        advex.compare({"task": "InvertedPendulum-v5"})  # type: ignore[arg-type]
