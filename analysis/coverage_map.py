@@ -85,19 +85,21 @@ def draw_arena(ax: Any) -> None:
     ax.set_aspect("equal")
 
 
-def plot_coverage_maps(out: Path, path: Path, seed: int | None = None) -> Path | None:
+def plot_coverage_maps(
+    out: Path, path: Path, seed: int | None = None, skipped: list[str] | None = None
+) -> Path | None:
     """Save the coverage maps of comparison folder ``out`` (run seed ``seed``, default: the
     smallest with a coverage set) as one PNG; ``None`` when the folder holds no coverage set
     or no strategy's buffer (a results-only folder)."""
     out = Path(out)
-    found = run_files.seed_and_coverage(out, seed)
+    found = run_files.seed_and_coverage(out, seed, skipped)
     if found is None:
         return None
     seed, coverage = found
     strategies = run_files.job_names(out, seed)
     buffers = {
         s: b for s in strategy_order(strategies)
-        if (b := run_files.final_buffer(out, s, seed)) is not None
+        if (b := run_files.final_buffer(out, s, seed, skipped)) is not None
     }
     if not buffers:
         return None

@@ -7,6 +7,7 @@ old file or the new one, never half of one)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,18 +86,23 @@ def write_report(
     table = headline_table(frame) if table is None else table
     write_text_atomic(out / "summary.csv", table.to_csv(index=False))
     images = [("Sample efficiency", plot_sample_efficiency(frame, out / "sample_efficiency.png"))]
-    missing = []
+    missing: list[str] = []
+    skipped: list[str] = []
     for title, draw, name in (
         ("Coverage maps", plot_coverage_maps, "coverage_map.png"),
         ("Predicted vs true rollouts", plot_rollouts, "rollouts.png"),
     ):
-        path = draw(out, out / name)
+        path = draw(out, out / name, None, skipped)
         if path is None:
+            (out / name).unlink(missing_ok=True)  # never leave an older run's picture
             missing.append(f"{title}: not drawn, the folder holds no run checkpoints "
                            "(buffers, kept fits) or coverage set (a results-only copy, or no "
                            "job has reached its last point yet)")
         else:
             images.append((title, path))
+    for line in dict.fromkeys(skipped):  # each unreadable file once, on stderr too
+        print(f"advex report: {line}", file=sys.stderr)
+        missing.append(line)
     text = format_table(table)
     config = _config(out)
     budget = int(frame["env_steps"].max())
@@ -131,6 +137,7 @@ def write_report(
         )
         lines += [notes[-1], ""]
     lines += [f"![{name.lower()}]({path.name})" for name, path in images] + [""]
+    lines += [f"Skipped: {line}" for line in dict.fromkeys(skipped)]
     write_text_atomic(out / "report.md", "\n".join(lines))
     write_html_report(out, title, [*notes, *EXPLANATION], tables, images, config, missing)
     return text

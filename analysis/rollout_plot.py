@@ -59,12 +59,14 @@ def pick_starts(coverage: CoverageSet, n: int, seed: int) -> np.ndarray:
     return np.sort(order[:n])
 
 
-def plot_rollouts(out: Path, path: Path, seed: int | None = None) -> Path | None:
+def plot_rollouts(
+    out: Path, path: Path, seed: int | None = None, skipped: list[str] | None = None
+) -> Path | None:
     """Save the predicted-vs-true rollout grid of comparison folder ``out`` as one PNG;
     ``None`` when the folder holds no coverage set or no kept model (a results-only folder,
     or a comparison whose jobs have not reached their last point)."""
     out = Path(out)
-    found = run_files.seed_and_coverage(out, seed)
+    found = run_files.seed_and_coverage(out, seed, skipped)
     if found is None:
         return None
     seed, coverage = found
@@ -72,7 +74,7 @@ def plot_rollouts(out: Path, path: Path, seed: int | None = None) -> Path | None
     models = {
         ("oracle" if job == "references" else job): model
         for job in [*strategy_order([j for j in jobs if j != "references"]), "references"]
-        if job in jobs and (model := run_files.final_model(out, job, seed)) is not None
+        if job in jobs and (model := run_files.final_model(out, job, seed, skipped)) is not None
     }
     if not models:
         return None

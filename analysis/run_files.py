@@ -1,7 +1,9 @@
 """What a comparison folder holds besides its results: per (job, seed) the final buffer, the
 final evaluation fit, and per seed the coverage set. The report's pictures read these; a
 results-only folder (a committed grid, a copied ``results.parquet``) has none of them, and
-every reader here says so by returning nothing instead of failing."""
+every reader here says so by returning nothing instead of failing. A file that is there but
+does not read is different: it is skipped too, and ``skipped`` (when given) gets one line
+naming it and why, so the report can say what it left out."""
 
 from __future__ import annotations
 
@@ -21,15 +23,17 @@ def job_dir(out: Path, job: str, seed: int) -> Path:
     return Path(out) / "runs" / f"{job}_seed{seed}"
 
 
-def seed_and_coverage(out: Path, seed: int | None) -> tuple[int, CoverageSet] | None:
+def seed_and_coverage(
+    out: Path, seed: int | None, skipped: list[str] | None = None
+) -> tuple[int, CoverageSet] | None:
     """``seed`` (default: the smallest run seed with a coverage set in ``out``) and its
-    coverage set, or ``None`` when the folder holds none."""
+    coverage set, or ``None`` when the folder holds none (or it does not read)."""
     if seed is None:
         seeds = sorted(int(p.stem.removeprefix("seed")) for p in out.glob("coverage/seed*.npz"))
         if not seeds:
             return None
         seed = seeds[0]
-    coverage = coverage_set(out, seed)
+    coverage = coverage_set(out, seed, skipped)
     return None if coverage is None else (seed, coverage)
 
 
@@ -38,26 +42,44 @@ def job_names(out: Path, seed: int) -> list[str]:
     return sorted({p.name.rsplit("_seed", 1)[0] for p in Path(out).glob(f"runs/*_seed{seed}")})
 
 
-def coverage_set(out: Path, seed: int) -> CoverageSet | None:
+def _unreadable(skipped: list[str] | None, path: Path, error: Exception) -> None:
+    if skipped is not None:
+        skipped.append(f"{path}: unreadable, skipped ({type(error).__name__}: {error})")
+
+
+def coverage_set(out: Path, seed: int, skipped: list[str] | None = None) -> CoverageSet | None:
     path = Path(out) / "coverage" / f"seed{seed}.npz"
-    return CoverageSet.load(path) if path.is_file() else None
-
-
-def final_buffer(out: Path, strategy: str, seed: int) -> ReplayBuffer | None:
-    """The buffer of the job's last checkpoint (all its data), if the folder has one that
-    reads (a running job may move its checkpoint away between the pointer and the file)."""
     try:
-        folder = Checkpointer(job_dir(out, strategy, seed)).latest_folder()
-        path = None if folder is None else folder / "buffer.npz"
-        return ReplayBuffer.load(path) if path is not None and path.is_file() else None
-    except (CheckpointError, BufferFileError, OSError):
+        return CoverageSet.load(path) if path.is_file() else None
+    except (ValueError, OSError) as error:
+        _unreadable(skipped, path, error)
         return None
 
 
-def final_model(out: Path, job: str, seed: int) -> TransitionModel | None:
+def final_buffer(
+    out: Path, strategy: str, seed: int, skipped: list[str] | None = None
+) -> ReplayBuffer | None:
+    """The buffer of the job's last checkpoint (all its data), if the folder has one that
+    reads (a running job may move its checkpoint away between the pointer and the file)."""
+    path = job_dir(out, strategy, seed)
+    try:
+        folder = Checkpointer(path).latest_folder()
+        if folder is None or not (folder / "buffer.npz").is_file():
+            return None
+        path = folder / "buffer.npz"
+        return ReplayBuffer.load(path)
+    except (CheckpointError, BufferFileError, OSError) as error:
+        _unreadable(skipped, path, error)
+        return None
+
+
+def final_model(
+    out: Path, job: str, seed: int, skipped: list[str] | None = None
+) -> TransitionModel | None:
     """The job's first evaluation fit at its last point, if it was kept (and reads)."""
     path = job_dir(out, job, seed) / FINAL_MODEL_FILE
     try:
         return TransitionModel.load(path) if path.is_file() else None
-    except (ValueError, OSError):
+    except (ValueError, OSError) as error:
+        _unreadable(skipped, path, error)
         return None

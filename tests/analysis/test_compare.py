@@ -357,3 +357,34 @@ def test_public_python_api_returns_the_results_frame(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "nb" / "results.parquet"), frame)
     with pytest.raises(TypeError, match="ExperimentConfig"):
         advex.compare({"task": "InvertedPendulum-v5"})  # type: ignore[arg-type]
+
+
+def test_report_says_which_unreadable_files_it_skipped(
+    tiny_run: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged buffer or kept model is named in report.md and on stderr; with nothing left
+    to draw, the older pictures are removed rather than left standing."""
+    import shutil
+
+    from advex.analysis.report import write_report
+
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], out)
+    write_report(out)
+    assert (out / "coverage_map.png").is_file() and (out / "rollouts.png").is_file()
+    damaged = []
+    for run in sorted((out / "runs").glob("*_seed0")):  # the seed the pictures draw
+        for name in ("final_model.pt",):
+            if (run / name).is_file():
+                (run / name).write_bytes(b"not a model")
+                damaged.append(run / name)
+        latest = Checkpointer(run).latest_folder()
+        if latest is not None and (latest / "buffer.npz").is_file():
+            (latest / "buffer.npz").write_bytes(b"not a buffer")
+            damaged.append(latest / "buffer.npz")
+    capsys.readouterr()
+    write_report(out)
+    report, err = (out / "report.md").read_text(), capsys.readouterr().err
+    for path in damaged:
+        assert f"Skipped: {path}: unreadable" in report and str(path) in err
+    assert not (out / "coverage_map.png").exists() and not (out / "rollouts.png").exists()
