@@ -367,14 +367,18 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         saved_config = read_json(saved)
         if not isinstance(saved_config, dict):
             raise ValueError(f"{saved}: damaged (not a JSON object)")
-        task = saved_config.get("task")
-        if (isinstance(task, str) and ":" in task and args.task is None
-                and not args.trust_run_folder):
-            raise ValueError(
-                f"{saved} names the task {task!r}, which imports the module "
-                f"{task.split(':')[0]!r} (code runs on import); resume with "
-                "--trust-run-folder if you trust this folder, or name the task with --task"
-            )
+        named = [("task", saved_config.get("task"), args.task)] + [
+            ("strategy", name, args.strategies) for name in saved_config.get("strategies", [])
+        ]
+        for what, value, flag in named:
+            if isinstance(value, str) and ":" in value and flag is None \
+                    and not args.trust_run_folder:
+                raise ValueError(
+                    f"{saved} names the {what} {value!r}, which imports the module "
+                    f"{value.rsplit(':', 1)[0]!r} (code runs on import); resume with "
+                    f"--trust-run-folder if you trust this folder, or name the {what} with "
+                    f"--{'task' if what == 'task' else 'strategies'}"
+                )
         overrides = {**saved_config, **overrides}
     for key, value in (
         ("task", args.task),

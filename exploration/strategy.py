@@ -90,14 +90,53 @@ def list_strategies() -> list[str]:
     return list(STRATEGIES)
 
 
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Add a :class:`Strategy` subclass under its ``name`` so every advex entry point accepts
+    it (``--strategies``, configs, compare's workers, ``--resume``); usable as a decorator.
+
+    Registering the same class again is a no-op (a module may be imported twice); another
+    class under a taken name is refused. Workers import the class by its module path, so it
+    must live at module level in an importable module (not in ``__main__``). A user module
+    that registers at import is picked up as ``--strategies my_pkg.explore:curious``: the
+    module is imported, then ``curious`` is looked up (mirroring ``register_task``)."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"register_strategy expects a Strategy subclass, got {cls!r}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"register_strategy: {cls.__qualname__} needs a name without ':'")
+    target = f"{cls.__module__}:{cls.__qualname__}"
+    if STRATEGIES.get(name, target) != target:
+        raise ValueError(f"register_strategy: {name!r} is taken by {STRATEGIES[name]}")
+    STRATEGIES[name] = target
+    return cls
+
+
 def strategy_class(name: str) -> type[Strategy]:
-    """The class registered as ``name``; :class:`UnknownStrategyError` lists valid names."""
+    """The class registered as ``name``, or for ``"module:name"`` the strategy ``name`` that
+    importing ``module`` registered; :class:`UnknownStrategyError` lists valid names."""
+    if isinstance(name, str) and name not in STRATEGIES and ":" in name:
+        module_name, _, short = name.rpartition(":")
+        try:
+            importlib.import_module(module_name)
+        except ImportError as error:
+            raise UnknownStrategyError(
+                f"strategy {name!r}: module {module_name!r} does not import ({error})"
+            ) from None
+        if short in STRATEGIES:
+            return strategy_class(short)
+        raise UnknownStrategyError(
+            f"strategy {name!r}: module {module_name!r} registered no strategy {short!r} "
+            "(call advex.exploration.strategy.register_strategy in it)"
+        )
     if not isinstance(name, str) or name not in STRATEGIES:
         raise UnknownStrategyError(
             f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}"
         )
     module_name, class_name = STRATEGIES[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    target: Any = importlib.import_module(module_name)
+    for part in class_name.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def default_config(name: str) -> StrategyConfig:
