@@ -156,7 +156,7 @@ def test_existing_run_is_not_overwritten(tiny_run: tuple[Path, pd.DataFrame]) ->
 
 
 def test_bad_names_list_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ValueError, match="valid: .*adversarial-pw"):
+    with pytest.raises(ValueError, match="valid strategies: .*adversarial-pw"):
         _cfg(strategies=["random", "advesarial"])
     with pytest.raises(ValueError, match="HalfCheetah-v5"):
         _cfg(task="HalfCheeta-v5")

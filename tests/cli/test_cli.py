@@ -259,10 +259,10 @@ def test_fit_seeds_flag_keeps_the_other_evaluation_defaults(
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(compare, "run_compare", capture)
-    assert main(["compare", "--fit-seeds", "2", "--out", str(tmp_path / "a")]) == 2
-    assert seen[-1].evaluation == {"points": "log", "fit_seeds": 2}
+    assert main(["compare", "--fit-seeds", "4", "--out", str(tmp_path / "a")]) == 2
+    assert seen[-1].evaluation == {"points": "log", "fit_seeds": 4}
     assert main(["compare", "--eval-points", "every", "--out", str(tmp_path / "b")]) == 2
-    assert seen[-1].evaluation == {"points": "every"}
+    assert seen[-1].evaluation == {"points": "every", "fit_seeds": 2}
 
 
 def test_output_paths_and_task_mismatches_are_refused_before_any_work(
