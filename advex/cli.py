@@ -25,18 +25,21 @@ def _cmd_envs(args: argparse.Namespace) -> None:
 
     built_in = list_tasks()
     names = built_in + [i for i in gymnasium_mujoco_ids() if i not in built_in]
-    print(f"{'task':<26} {'obs':>4} {'act':>4} {'T':>5}  {'reward':<11}  description")
+    print(f"{'task':<26} {'obs':>4} {'act':>4} {'T':>5}  {'reward':<11}  {'planner':<9}  "
+          "description")
     for r in task_table(names):
         print(
             f"{r['name']:<26} {r['obs_dim']:>4} {r['act_dim']:>4} "
-            f"{r['max_episode_steps']:>5}  {r['reward']:<11}  {r['description']}"
+            f"{r['max_episode_steps']:>5}  {r['reward']:<11}  {r['planner']:<9}  "
+            f"{r['description']}"
         )
     print(
         "\nAny other Gymnasium MuJoCo id works too (derived from the env, learned reward), and "
         "your own env\nas --task my_pkg.envs:MyRobot-v0 (the module is imported, then the id is "
         "made).\nclosed form: planners use the task's batched reward/termination functions; "
         "learned:\nheads fitted on the buffer's rewards and termination flags "
-        "(advex.models.reward_head)."
+        "(advex.models.reward_head).\nplanner: advex plan's default horizon/candidates/"
+        "iterations on the task (measured on the true simulator; flags override them)."
     )
 
 

@@ -114,6 +114,9 @@ TASKS: dict[str, TaskSpec] = {
             term_fn=rewards.inverted_pendulum_term,
             description="cart-pole balance; terminates when |pole angle| > 0.2",
             planning_reward_fn=rewards.inverted_pendulum_planning_reward,
+            # 15 / 200 / 3 dropped the pole after 168 steps; 25 / 60 / 3 balanced it for the
+            # whole 1 000 (docs/benchmarks.md, "Planner defaults")
+            planner=PlannerDefaults(horizon=25, candidates=60, iterations=3),
         ),
         _spec(
             "Reacher-v5",
@@ -283,7 +286,8 @@ def make_env(
 
 
 def task_table(names: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per task (name, obs_dim, act_dim, max_episode_steps, reward, description) for
+    """One row per task (name, obs_dim, act_dim, max_episode_steps, reward, planner: ``advex
+    plan``'s horizon/candidates/iterations, description) for
     the CLI: the tasks of :data:`TASKS` by default, or ``names`` (derived where needed).
     ``reward`` says where planners get rewards and terminations: ``closed form`` or
     ``learned`` (from the buffer, :mod:`advex.models.reward_head`)."""
@@ -294,6 +298,8 @@ def task_table(names: list[str] | None = None) -> list[dict[str, Any]]:
             "act_dim": spec.act_dim,
             "max_episode_steps": spec.max_episode_steps,
             "reward": "closed form" if spec.closed_form else "learned",
+            "planner": f"{spec.planner.horizon}/{spec.planner.candidates}/"
+                       f"{spec.planner.iterations}",
             "description": spec.description,
         }
         for spec in (get_task(n) for n in (names if names is not None else list(TASKS)))
