@@ -81,6 +81,8 @@ class ImaginedVecEnv(VecEnv):
     ``horizon`` steps (a time limit, so SAC bootstraps through it) unless ``term_fn`` ends it;
     a finished row restarts from a state drawn from ``starts``."""
 
+    render_mode = None  # nothing to render (SB3 asks)
+
     def __init__(self, model: Any, starts: np.ndarray, low: np.ndarray, high: np.ndarray,
                  n_envs: int, horizon: int, term_fn: TermFn | None,
                  scale: np.ndarray | None, seed: int) -> None:

@@ -1,0 +1,30 @@
+"""``advex plan --model sim`` with every default works on every built-in task: the planner
+defaults stored with each task (``TaskSpec.planner``) reach at least 90 % of the way from a
+random policy's return to the best return measured for that task (docs/benchmarks.md,
+"Planner defaults"). Slow: one simulator-MPC episode per task (minutes each)."""
+
+from __future__ import annotations
+
+import pytest
+
+from advex.agents.planning import PlanConfig, run_planning
+
+#: task -> (steps measured, random policy's return, best measured return) over those steps
+#: (seed 0; benchmarks/plan_defaults.py, docs/benchmarks.md).
+MEASURED = {
+    "InvertedPendulum-v5": (None, 4.0, 1000.0),
+    "Reacher-v5": (None, -43.8, -4.1),
+    "Pusher-v5": (None, -150.0, -52.5),
+    "advex/ArenaRobot-v0": (None, -250.0, -102.8),
+    "HalfCheetah-v5": (200, -41.0, 971.0),
+    "Hopper-v5": (200, 20.0, 250.0),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", list(MEASURED))
+def test_sim_planning_with_defaults_reaches_90_percent_of_the_best(task: str) -> None:
+    steps, random_return, best = MEASURED[task]
+    frame = run_planning(PlanConfig(task=task, episodes=1, max_steps=steps), progress=False)
+    achieved = float(frame["return"].iloc[0])
+    assert achieved >= random_return + 0.9 * (best - random_return), achieved
