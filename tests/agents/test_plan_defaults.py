@@ -9,15 +9,14 @@ import pytest
 
 from advex.agents.planning import PlanConfig, run_planning
 
-#: task -> (steps measured, random policy's return, best measured return) over those steps
-#: (seed 0; benchmarks/plan_defaults.py, docs/benchmarks.md).
+#: task -> (steps measured, a uniform random policy's return, the best return measured with
+#: the simulator) over one episode of that many steps (None: the time limit), seed 0
+#: (benchmarks/plan_defaults.py; docs/benchmarks.md, "Planner defaults").
 MEASURED = {
     "InvertedPendulum-v5": (None, 4.0, 1000.0),
-    "Reacher-v5": (None, -43.8, -4.1),
-    "Pusher-v5": (None, -150.0, -52.5),
-    "advex/ArenaRobot-v0": (None, -250.0, -102.8),
-    "HalfCheetah-v5": (200, -41.0, 971.0),
-    "Hopper-v5": (200, 20.0, 250.0),
+    "Reacher-v5": (None, -45.3, -4.1),
+    "Pusher-v5": (None, -153.5, -52.5),
+    "advex/ArenaRobot-v0": (None, -448.1, -102.8),
 }
 
 
