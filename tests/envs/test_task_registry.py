@@ -82,9 +82,11 @@ def test_task_table_rows():
     assert [row["name"] for row in rows] == list_tasks()
     for row in rows:
         assert set(row) == {
-            "name", "obs_dim", "act_dim", "max_episode_steps", "reward", "description"
+            "name", "obs_dim", "act_dim", "max_episode_steps", "reward", "planner", "description"
         }
         assert row["obs_dim"] == TASKS[row["name"]].obs_dim
+        planner = TASKS[row["name"]].planner
+        assert row["planner"] == f"{planner.horizon}/{planner.candidates}/{planner.iterations}"
         assert isinstance(row["description"], str) and row["description"]
 
 
