@@ -17,6 +17,7 @@ MEASURED = {
     "Reacher-v5": (None, -45.3, -4.1),
     "Pusher-v5": (None, -153.5, -52.5),
     "advex/ArenaRobot-v0": (None, -448.1, -102.8),
+    "HalfCheetah-v5": (200, -63.3, 1252.8),
 }
 
 
