@@ -18,6 +18,7 @@ MEASURED = {
     "Pusher-v5": (None, -153.5, -52.5),
     "advex/ArenaRobot-v0": (None, -448.1, -102.8),
     "HalfCheetah-v5": (200, -63.3, 1252.8),
+    "Hopper-v5": (200, 18.4, 367.9),
 }
 
 
