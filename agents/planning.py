@@ -95,9 +95,9 @@ def run_model(folder: Path, strategy: str, seed: int | None) -> tuple[Any, Path,
     seed)``.
 
     A fresh model fitted to convergence on the buffer of the run's last checkpoint, exactly as
-    the yardstick's first evaluation fit of that buffer (the run's model kind and config, its
-    evaluation stopping rule and fit seeds), so control quality and model error describe the
-    same model. (The checkpoint's own model is the online one: capped refits, and never fitted
+    the yardstick's first evaluation fit of that buffer (the run's evaluation model and
+    architecture, its stopping rule and fit seeds), so control quality and model error describe
+    the same model. (The checkpoint's own model is the online one: capped refits, and never fitted
     at all for strategies that do not use a model.) ``seed``: which seed's run (default: the
     run's first).
     """

@@ -60,8 +60,18 @@ class Checkpointer:
     def exists(self) -> bool:
         return self.pointer.is_file()
 
+    @staticmethod
+    def _folder_name(completed_rounds: int) -> str:
+        return f"round_{completed_rounds:04d}"
+
+    def completed_rounds(self) -> int:
+        """Rounds the latest checkpoint holds, read off its folder name (no file is loaded);
+        0 when there is none yet."""
+        latest = self.latest_folder()
+        return 0 if latest is None else int(latest.name.removeprefix("round_"))
+
     def save(self, state: RunState) -> Path:
-        folder = self.run_dir / f"round_{state.completed_rounds:04d}"
+        folder = self.run_dir / self._folder_name(state.completed_rounds)
         if folder.exists():
             shutil.rmtree(folder)  # left by a crash before the pointer moved: not trusted
         folder.mkdir(parents=True)

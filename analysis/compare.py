@@ -283,10 +283,9 @@ def _rounds_done(job: Job) -> int:
         if job.strategy == REFERENCES_JOB:
             points = read_json(run_dir / "progress.json").get("points", [])
             return max(points) + 1 if points else 0
-        latest = Checkpointer(run_dir).latest_folder()
+        return Checkpointer(run_dir).completed_rounds()
     except (OSError, ValueError, AttributeError):
         return 0  # not written yet, or being replaced right now: the next poll reads it
-    return int(latest.name.rsplit("_", 1)[-1]) if latest is not None else 0
 
 
 def _gather_with_progress(

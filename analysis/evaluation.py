@@ -15,10 +15,10 @@ from an unconverged fit measures how far the optimiser got, not the data.
 
 Convergence rule (:class:`EvaluationConfig`): Adam on the buffer's fixed training split,
 early stopping on its fixed validation split (``ReplayBuffer.split``): a fit stops after
-``patience`` epochs without a relative validation improvement of at least
-``min_rel_improvement``, and its best epoch's weights are restored. ``max_epochs`` is a cap
-that a converged protocol should rarely reach; every evaluation reports ``fit_capped_frac``,
-the share of its fits that reached it.
+``patience_steps`` gradient steps (at least ``patience`` epochs) without a relative validation
+improvement of at least ``min_rel_improvement``, and its best epoch's weights are restored.
+``max_steps`` and ``max_epochs`` are caps that a converged protocol should rarely reach; every
+evaluation reports ``fit_capped_frac``, the share of its fits that reached one.
 
 Fit seeds depend only on ``(run seed, f)``: every strategy and every evaluation point of a run
 seed uses the same ``F`` initialisations and training seeds (common random numbers), so the

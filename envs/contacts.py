@@ -38,6 +38,11 @@ LIMIT_TYPES = (int(mujoco.mjtConstraint.mjCNSTR_LIMIT_JOINT),
                int(mujoco.mjtConstraint.mjCNSTR_LIMIT_TENDON))
 
 
+def _has_simulator(inner: Any) -> bool:
+    """Whether an unwrapped env holds a MuJoCo simulator (``model`` and ``data``)."""
+    return hasattr(inner, "model") and hasattr(inner, "data")
+
+
 class ContactMonitor:
     """Labels the steps of one MuJoCo env (module docstring): call :meth:`begin` before
     ``env.step`` and :meth:`end` after it, which returns the step's label.
@@ -49,7 +54,7 @@ class ContactMonitor:
 
     def __init__(self, env: Any) -> None:
         inner = env.unwrapped
-        if not (hasattr(inner, "model") and hasattr(inner, "data")):
+        if not _has_simulator(inner):
             raise TypeError(f"ContactMonitor needs a MuJoCo env, got {type(inner).__name__}")
         self.model, self.data = inner.model, inner.data
         self._scratch = mujoco.MjData(self.model)
@@ -77,7 +82,7 @@ class ContactMonitor:
         """The env's monitor, installed on first use (one per simulator); for an env without
         a MuJoCo simulator, a :class:`NoConstraints`."""
         inner = env.unwrapped
-        if not (hasattr(inner, "model") and hasattr(inner, "data")):
+        if not _has_simulator(inner):
             return NoConstraints()
         step = getattr(inner, "_step_mujoco_simulation", None)
         existing = getattr(step, "advex_contact_monitor", None)
