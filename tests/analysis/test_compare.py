@@ -117,7 +117,10 @@ def test_each_strategy_buffer_holds_only_its_own_data(tiny_run: tuple[Path, pd.D
     [("adversarial-sf", {}), ("adversarial-sf", {"reward_timing": "before-refit"}),
      ("adversarial-pw", {"reward_timing": "before-refit", "policy_steps": 2}),
      ("adversarial-frames", {"frame_size": 16, "latent_dim": 4, "vae_steps": 20,
-                             "dynamics_steps": 20})],
+                             "dynamics_steps": 20}),
+     ("adversarial-mpc", {"horizon": 4, "candidates": 8, "iterations": 1}),
+     ("max", {"imagined_steps": 64, "n_envs": 4, "horizon": 5, "hidden": 8, "batch_size": 16,
+              "learning_starts": 16})],
 )
 def test_resume_equals_uninterrupted(
     strategy: str, overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -1,6 +1,6 @@
 """``adversarial-mpc``: a long horizon finds the hard region that only deliberate motion
-reaches; a short one does not; imagined falls forfeit the rest of the plan; runs and resumes
-through the experiment loop."""
+reaches; a short one does not; imagined falls forfeit the rest of the plan. (Its resume
+through the experiment loop: tests/analysis/test_compare.py.)"""
 
 from __future__ import annotations
 
@@ -87,35 +87,6 @@ def test_an_imagined_fall_forfeits_the_rest_of_the_plan() -> None:
     free = DisagreementRollouts(model, None, None).rollout(start, push)
     ended = DisagreementRollouts(model, None, falls_beyond).rollout(start, push)
     assert ended.item() < 0.4 * free.item()  # only the steps up to the fall count
-
-
-def test_runs_through_compare_and_resumes_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from advex.analysis.coverage import build_coverage_set
-    from advex.analysis.experiment import ExperimentConfig, run_single
-
-    cfg = ExperimentConfig(
-        task="InvertedPendulum-v5", strategies=["adversarial-mpc"], seeds=[0], steps=150,
-        round_steps=50,
-        model_config={"num_members": 3, "num_elites": 2, "hidden_sizes": [16]},
-        train={"max_epochs": 3, "patience": 2},
-        evaluation={"fit_seeds": 1, "max_epochs": 3, "patience": 2, "patience_steps": 0,
-                    "model_config": {"hidden_sizes": [16]}},
-        strategy_config={"adversarial-mpc": {"horizon": 4, "candidates": 8, "iterations": 1}},
-        coverage={"n_starts": 20, "n_sb3_steps": 0, "n_random_rollout_steps": 200,
-                  "n_bang_bang_steps": 100},
-    )
-    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
-    full = run_single(cfg, "adversarial-mpc", 0, tmp_path / "full", coverage, progress=False,
-                      tensorboard=False)
-    run_single(cfg, "adversarial-mpc", 0, tmp_path / "cut", coverage, progress=False,
-               tensorboard=False, stop_after_rounds=2)
-    resumed = run_single(cfg, "adversarial-mpc", 0, tmp_path / "cut", coverage, resume=True,
-                         progress=False, tensorboard=False)
-    import pandas as pd
-
-    pd.testing.assert_frame_equal(pd.DataFrame(full).drop(columns="wall_s"),
-                                  pd.DataFrame(resumed).drop(columns="wall_s"))
-    assert any(row["metric"] == "mse_1step" for row in full)
 
 
 def test_bad_config_is_one_line() -> None:

@@ -1,12 +1,12 @@
 """``max`` (MAX, Shyam et al. 2019): the Jensen-Rényi utility in closed form, the imagined
-MDP SAC is solved in, and a run through the experiment loop that resumes exactly."""
+MDP SAC is solved in. (Its resume through the experiment loop:
+tests/analysis/test_compare.py.)"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -73,32 +73,6 @@ def test_imagined_env_steps_members_rewards_novelty_and_ends_episodes() -> None:
     obs, _, done, infos = env.step_wait()  # the third step: the time limit
     assert done.all() and all(info["TimeLimit.truncated"] for info in infos)
     assert np.all(obs == 0.0)  # restarted from the buffer's states
-
-
-def test_max_runs_through_compare_and_resumes_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from advex.analysis.coverage import build_coverage_set
-    from advex.analysis.experiment import ExperimentConfig, run_single
-
-    cfg = ExperimentConfig(
-        task="InvertedPendulum-v5", strategies=["max"], seeds=[0], steps=120, round_steps=40,
-        model_config={"num_members": 3, "num_elites": 2, "hidden_sizes": [16]},
-        train={"max_epochs": 3, "patience": 2},
-        evaluation={"fit_seeds": 1, "max_epochs": 3, "patience": 2, "patience_steps": 0,
-                    "model_config": {"hidden_sizes": [16]}},
-        strategy_config={"max": {"imagined_steps": 64, "n_envs": 4, "horizon": 5,
-                                 "hidden": 8, "batch_size": 16, "learning_starts": 16}},
-        coverage={"n_starts": 20, "n_sb3_steps": 0, "n_random_rollout_steps": 200,
-                  "n_bang_bang_steps": 100},
-    )
-    coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
-    full = run_single(cfg, "max", 0, tmp_path / "full", coverage, progress=False,
-                      tensorboard=False)
-    run_single(cfg, "max", 0, tmp_path / "cut", coverage, progress=False, tensorboard=False,
-               stop_after_rounds=2)
-    resumed = run_single(cfg, "max", 0, tmp_path / "cut", coverage, resume=True,
-                         progress=False, tensorboard=False)
-    pd.testing.assert_frame_equal(pd.DataFrame(full).drop(columns="wall_s"),
-                                  pd.DataFrame(resumed).drop(columns="wall_s"))
 
 
 def test_bad_config_is_one_line() -> None:
