@@ -3,7 +3,7 @@
 From a notebook::
 
     import advex
-    from advex.analysis.experiment import ExperimentConfig
+    from advex.engine.experiment import ExperimentConfig
 
     frame = advex.compare(ExperimentConfig(steps=1000, round_steps=500,
                                            strategies=["random", "adversarial-sf"]))
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from advex.analysis.experiment import ExperimentConfig
+    from advex.engine.experiment import ExperimentConfig
 
 __version__ = "0.1.0"
 __all__ = ["compare"]
@@ -37,11 +37,11 @@ def compare(
 
     ``out``: the run folder (default ``runs/default``, or ``runs/<task>`` for another task);
     it must not hold another comparison (``resume=True`` continues one). ``options``: the
-    keyword arguments of :func:`advex.analysis.compare.run_compare` (``backend``, ``workers``,
+    keyword arguments of :func:`advex.engine.compare.run_compare` (``backend``, ``workers``,
     ``progress``, ``device``, ``max_hours``, ``tensorboard``, ``trust_run_folder``, ...).
     """
-    from advex.analysis.compare import run_compare
-    from advex.analysis.experiment import ExperimentConfig
+    from advex.engine.compare import run_compare
+    from advex.engine.experiment import ExperimentConfig
 
     config = ExperimentConfig() if config is None else config
     if not isinstance(config, ExperimentConfig):

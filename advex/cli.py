@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from advex.envs.episodes import EPISODE_MODES
 
 if TYPE_CHECKING:
-    from advex.analysis.coverage import CoverageSet
+    from advex.engine.coverage import CoverageSet
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
@@ -81,7 +81,7 @@ def _cmd_collect(args: argparse.Namespace) -> None:
 
 
 def _coverage_for(task: str, seed: int, episodes: str, quiet: bool) -> CoverageSet:
-    from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
+    from advex.engine.coverage import CoverageConfig, load_or_build_coverage
 
     return load_or_build_coverage(
         task, seed, CoverageConfig(episodes=episodes), progress=not quiet
@@ -89,7 +89,7 @@ def _coverage_for(task: str, seed: int, episodes: str, quiet: bool) -> CoverageS
 
 
 def _cmd_coverage(args: argparse.Namespace) -> None:
-    from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, load_or_build_coverage
+    from advex.engine.coverage import SOURCE_NAMES, CoverageConfig, load_or_build_coverage
 
     _check_out_file(args.out)
     config = CoverageConfig(
@@ -274,8 +274,8 @@ def _sample_state_gan(args: argparse.Namespace) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
-    from advex.analysis.metrics import SupportBox, evaluate_model
     from advex.device import resolve_device
+    from advex.engine.metrics import SupportBox, evaluate_model
     from advex.envs import check_dims
     from advex.exploration.buffer import ReplayBuffer
     from advex.models import TrainConfig, make_model
@@ -317,7 +317,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from advex.analysis.metrics import evaluate_model
+    from advex.engine.metrics import evaluate_model
     from advex.envs import check_dims
     from advex.models import TransitionModel
 
@@ -335,6 +335,10 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     )
 
 
+def _name_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -345,11 +349,11 @@ def _int_list(text: str) -> list[int]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from advex.analysis.compare import run_compare
-    from advex.analysis.experiment import ExperimentConfig
     from advex.analysis.report import write_report
     from advex.atomic_io import read_json
     from advex.device import resolve_device
+    from advex.engine.compare import run_compare
+    from advex.engine.experiment import ExperimentConfig
 
     given = read_json(args.config) if args.config else {}
     if not isinstance(given, dict):
@@ -370,8 +374,9 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         saved_config = read_json(saved)
         if not isinstance(saved_config, dict):
             raise ValueError(f"{saved}: damaged (not a JSON object)")
-        named = [("task", saved_config.get("task"), args.task)] + [
-            ("strategy", name, args.strategies) for name in saved_config.get("strategies", [])
+        named = [("task", saved_config.get("task"), args.config_task)] + [
+            ("strategy", name, args.config_strategies)
+            for name in saved_config.get("strategies", [])
         ]
         for what, value, flag in named:
             if isinstance(value, str) and ":" in value and flag is None \
@@ -383,31 +388,24 @@ def _cmd_compare(args: argparse.Namespace) -> None:
                     f"--{'task' if what == 'task' else 'strategies'}"
                 )
         overrides = {**saved_config, **overrides}
-    for key, value in (
-        ("task", args.task),
-        ("seeds", args.seeds),
-        ("steps", args.steps),
-        ("round_steps", args.round),
-        ("model", args.model),
-        ("n_envs", args.n_envs),
-        ("episodes", args.episodes),
-    ):
-        if value is not None:
-            overrides[key] = value
-    for key, value in (("fit_seeds", args.fit_seeds), ("points", args.eval_points)):
-        if value is not None:  # on top of the run's evaluation settings, else the defaults
-            base = overrides.get("evaluation", ExperimentConfig().evaluation)
-            overrides["evaluation"] = {**base, key: value}
-    if args.strategies is not None:
-        overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    if args.model is not None and "model_config" not in given:
+    for flag, path, _ in COMPARE_CONFIG_FLAGS:
+        value = getattr(args, _dest(flag))
+        if value is None:
+            continue
+        if "." in path:  # on top of the run's nested settings, else the defaults
+            field_name, key = path.split(".")
+            base = overrides.get(field_name, getattr(ExperimentConfig(), field_name))
+            overrides[field_name] = {**base, key: value}
+        else:
+            overrides[path] = value
+    if args.config_model is not None and "model_config" not in given:
         # another kind: keep the architecture fields it shares (hidden sizes), drop the rest
         from dataclasses import fields
 
         from advex.models.factory import MODEL_KINDS
 
-        if args.model in MODEL_KINDS:
-            known = {f.name for f in fields(MODEL_KINDS[args.model][1])}
+        if args.config_model in MODEL_KINDS:
+            known = {f.name for f in fields(MODEL_KINDS[args.config_model][1])}
             base = overrides.get("model_config", ExperimentConfig().model_config)
             overrides["model_config"] = {k: v for k, v in base.items() if k in known}
     cfg = ExperimentConfig.from_dict(overrides)
@@ -440,7 +438,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from advex.analysis.grid_report import find_runs, write_grid_report
     from advex.analysis.report import write_report
-    from advex.analysis.results import RESULTS_FILE, is_partial
+    from advex.engine.results import RESULTS_FILE, is_partial
 
     runs: list[Path] = args.runs
     if len(runs) == 1 and args.out is None and (
@@ -458,8 +456,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> None:
-    from advex.agents.planning import PlanConfig, run_planning
     from advex.analysis.statistics import bootstrap_ci, mean
+    from advex.engine.planning import PlanConfig, run_planning
 
     if args.out is not None:
         _check_out_file(args.out)
@@ -530,6 +528,34 @@ TASK_HELP = ("a built-in task, any Gymnasium MuJoCo id (Walker2d-v5) or your own
              "module:Id (advex envs lists them)")
 #: Help of every --quiet option.
 QUIET_HELP = "no progress bars"
+
+
+#: ``advex compare``'s flags that set a field of the :class:`ExperimentConfig`, declared once:
+#: ``(flag, field, argparse options)``; ``"evaluation.fit_seeds"`` sets one key of a nested
+#: config. The parser adds them from here and :func:`_cmd_compare` applies them from here, on
+#: top of ``--config`` (and of the saved config with ``--resume``).
+COMPARE_CONFIG_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--task", "task", {"help": TASK_HELP + " (default InvertedPendulum-v5)"}),
+    ("--strategies", "strategies",
+     {"type": _name_list, "help": "comma-separated, e.g. random,adversarial-sf"}),
+    ("--seeds", "seeds", {"type": _int_list, "help": "comma-separated, e.g. 0,1,2"}),
+    ("--steps", "steps", {"type": _positive_int, "help": "env steps per run"}),
+    ("--round", "round_steps", {"type": _positive_int, "help": "env steps per round"}),
+    ("--model", "model", {"help": "mlp, ensemble or cgan"}),
+    ("--n-envs", "n_envs",
+     {"type": _positive_int, "help": "envs each strategy steps side by side (default 1)"}),
+    ("--episodes", "episodes", {"choices": EPISODE_MODES, "help": EPISODES_HELP}),
+    ("--fit-seeds", "evaluation.fit_seeds",
+     {"type": _positive_int, "help": "fresh evaluation fits per evaluation point (default 2)"}),
+    ("--eval-points", "evaluation.points",
+     {"choices": ["every", "log"], "help": "evaluate after every round, or after rounds 1, 2, "
+      "4, 8, ... and the last (default: log)"}),
+)
+
+
+def _dest(flag: str) -> str:
+    """The ``argparse`` attribute of a compare config flag (one per config field)."""
+    return "config_" + flag.lstrip("-").replace("-", "_")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -620,24 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="With no arguments: the embedded default (InvertedPendulum-v5, random vs "
         "adversarial vs disagreement, one seed, a few minutes on 2 cores).",
     )
-    p.add_argument("--task", default=None, help=TASK_HELP + " (default InvertedPendulum-v5)")
-    p.add_argument("--strategies", default=None, help="comma-separated, e.g. random,adversarial-sf")
-    p.add_argument("--seeds", type=_int_list, default=None, help="comma-separated, e.g. 0,1,2")
-    p.add_argument("--steps", type=_positive_int, default=None, help="env steps per run")
-    p.add_argument("--round", type=_positive_int, default=None, help="env steps per round")
-    p.add_argument("--model", default=None, help="mlp, ensemble or cgan")
-    p.add_argument("--n-envs", type=_positive_int, default=None,
-                   help="envs each strategy steps side by side (default 1)")
-    p.add_argument("--episodes", choices=EPISODE_MODES, default=None, help=EPISODES_HELP)
-    p.add_argument(
-        "--fit-seeds", type=_positive_int, default=None,
-        help="fresh evaluation fits per evaluation point (default 3)",
-    )
-    p.add_argument(
-        "--eval-points", choices=["every", "log"], default=None,
-        help="evaluate after every round, or after rounds 1, 2, 4, 8, ... and the last "
-        "(the no-argument run's default: log)",
-    )
+    for flag, path, options in COMPARE_CONFIG_FLAGS:
+        metavar = None if "choices" in options else flag.lstrip("-").upper().replace("-", "_")
+        p.add_argument(flag, dest=_dest(flag), default=None, metavar=metavar,
+                       **{**options, "help": f"{options['help']} [config: {path}]"})
     p.add_argument(
         "--config",
         type=Path,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -68,3 +69,26 @@ class TransitionBatch:
             torch.as_tensor(x, dtype=torch.float32, device=device)
             for x in (self.obs, self.act, self.next_obs)
         )
+
+
+@runtime_checkable
+class TransitionData(Protocol):
+    """What fitting code needs of a growing transition store (:class:`advex.exploration.buffer.
+    ReplayBuffer` is one): rows by index and a train/validation split whose sides never move as
+    rows are added. Models and heads take this, so they never import the exploration layer."""
+
+    @property
+    def obs_dim(self) -> int: ...
+
+    @property
+    def act_dim(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray | None = None) -> TransitionBatch:
+        """A copy of the rows at ``indices`` (all rows when ``None``)."""
+        ...
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Disjoint ``(train_idx, val_idx)``; a row's side depends only on ``(seed, index)``."""
+        ...

@@ -22,7 +22,6 @@ from advex.agents.optimizers import (
     RandomShootingOptimizer,
     TrajectoryOptimizer,
     UnknownOptimizerError,
-    default_optimizer_config,
     list_optimizers,
     make_optimizer,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "RandomShootingOptimizer",
     "TrajectoryOptimizer",
     "UnknownOptimizerError",
-    "default_optimizer_config",
     "list_optimizers",
     "make_optimizer",
 ]

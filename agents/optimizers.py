@@ -22,9 +22,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
+
+from advex.config import require
 
 #: ``action_sequences N x H x A -> N`` values to maximise.
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -43,6 +46,9 @@ class RandomShootingConfig:
     """Random shooting: ``population`` uniform sequences per call."""
 
     population: int = 1000
+
+    def __post_init__(self) -> None:
+        require(type(self).__name__, {"population >= 1": self.population >= 1})
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,21 @@ class CEMConfig:
     min_std: float = 1e-3
     return_mean: bool = True
 
+    def __post_init__(self) -> None:
+        require(type(self).__name__, {
+            "population >= 2": self.population >= 2,
+            "0 < elite_fraction <= 1": 0.0 < self.elite_fraction <= 1.0,
+            "iterations >= 1": self.iterations >= 1,
+            "0 <= alpha < 1": 0.0 <= self.alpha < 1.0,
+            "finite init_std_fraction > 0": _finite_above(self.init_std_fraction, 0.0),
+            "finite min_std >= 0": _finite_above(self.min_std, 0.0, strict=False),
+        })
+
+    @property
+    def num_elites(self) -> int:
+        """Sequences each refit keeps: ``elite_fraction`` of the population, at least one."""
+        return max(1, int(round(self.elite_fraction * self.population)))
+
 
 @dataclass(frozen=True)
 class MPPIConfig:
@@ -79,24 +100,34 @@ class MPPIConfig:
     noise_std: float = 0.15
     beta: float = 1.0
 
+    def __post_init__(self) -> None:
+        require(type(self).__name__, {
+            "population >= 1": self.population >= 1,
+            "iterations >= 1": self.iterations >= 1,
+            "finite temperature > 0": _finite_above(self.temperature, 0.0),
+            "finite noise_std > 0": _finite_above(self.noise_std, 0.0),
+            "0 < beta <= 1": 0.0 < self.beta <= 1.0,
+        })
+
 
 OptimizerConfig = RandomShootingConfig | CEMConfig | MPPIConfig
+ConfigT = TypeVar("ConfigT", RandomShootingConfig, CEMConfig, MPPIConfig)
 
 
-def _check_positive(name: str, value: float, *, strict: bool = True) -> None:
-    if not np.isfinite(value) or value < 0 or (strict and value == 0):
-        relation = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be finite and {relation}, got {value}")
+def _finite_above(value: float, bound: float, *, strict: bool = True) -> bool:
+    return bool(np.isfinite(value)) and (value > bound if strict else value >= bound)
 
 
-class TrajectoryOptimizer(abc.ABC):
-    """Base class: bounds, shapes and the seeded generator shared by every optimiser.
+class TrajectoryOptimizer(abc.ABC, Generic[ConfigT]):
+    """Base class: the config (checked by its own dataclass), bounds, shapes and the seeded
+    generator shared by every optimiser.
 
     ``action_low``/``action_high``: ``A`` (broadcast over the horizon) or ``H x A``.
     """
 
     def __init__(
         self,
+        config: ConfigT,
         action_low: np.ndarray | torch.Tensor | float,
         action_high: np.ndarray | torch.Tensor | float,
         horizon: int,
@@ -119,6 +150,7 @@ class TrajectoryOptimizer(abc.ABC):
         #: ``H x A`` bounds.
         self.low = low.expand(self.horizon, self.act_dim).clone()
         self.high = high.expand(self.horizon, self.act_dim).clone()
+        self.config: ConfigT = config
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
 
@@ -131,11 +163,6 @@ class TrajectoryOptimizer(abc.ABC):
     def action_range(self) -> torch.Tensor:
         """``H x A`` width of the action box."""
         return self.high - self.low
-
-    def reseed(self, seed: int) -> None:
-        """Restart the random stream (the same seed then gives the same plans again)."""
-        self.seed = int(seed)
-        self.generator.manual_seed(self.seed)
 
     def _check_x0(self, x0: torch.Tensor | np.ndarray | None) -> torch.Tensor:
         if x0 is None:
@@ -177,22 +204,9 @@ class TrajectoryOptimizer(abc.ABC):
         """
 
 
-class RandomShootingOptimizer(TrajectoryOptimizer):
+class RandomShootingOptimizer(TrajectoryOptimizer[RandomShootingConfig]):
     """Best of ``population`` uniform random sequences; ``x0`` is always a candidate, so a
     warm start is never thrown away for a worse random guess."""
-
-    def __init__(
-        self,
-        config: RandomShootingConfig,
-        action_low: np.ndarray | torch.Tensor | float,
-        action_high: np.ndarray | torch.Tensor | float,
-        horizon: int,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(action_low, action_high, horizon, seed)
-        if config.population < 1:
-            raise ValueError(f"population must be >= 1, got {config.population}")
-        self.config = config
 
     def optimize(
         self, objective: Objective, x0: torch.Tensor | np.ndarray | None = None
@@ -208,31 +222,9 @@ class RandomShootingOptimizer(TrajectoryOptimizer):
         return candidates[int(torch.argmax(values))].clone()
 
 
-class CEMOptimizer(TrajectoryOptimizer):
+class CEMOptimizer(TrajectoryOptimizer[CEMConfig]):
     """Cross-entropy method: sample ``N(mu, sigma^2)`` clipped to the box, refit ``mu``/``sigma``
     to the top ``elite_fraction``, smooth with ``alpha``, repeat ``iterations`` times."""
-
-    def __init__(
-        self,
-        config: CEMConfig,
-        action_low: np.ndarray | torch.Tensor | float,
-        action_high: np.ndarray | torch.Tensor | float,
-        horizon: int,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(action_low, action_high, horizon, seed)
-        if config.population < 2:
-            raise ValueError(f"CEM population must be >= 2, got {config.population}")
-        if not 0.0 < config.elite_fraction <= 1.0:
-            raise ValueError(f"elite_fraction must be in (0, 1], got {config.elite_fraction}")
-        if config.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {config.iterations}")
-        if not 0.0 <= config.alpha < 1.0:
-            raise ValueError(f"alpha must be in [0, 1), got {config.alpha}")
-        _check_positive("init_std_fraction", config.init_std_fraction)
-        _check_positive("min_std", config.min_std, strict=False)
-        self.config = config
-        self.num_elites = max(1, int(round(config.elite_fraction * config.population)))
 
     def optimize(
         self, objective: Objective, x0: torch.Tensor | np.ndarray | None = None
@@ -246,7 +238,7 @@ class CEMOptimizer(TrajectoryOptimizer):
             samples = mean + std * self._normal(cfg.population)
             samples = torch.clamp(samples, self.low, self.high)
             values = self._evaluate(objective, samples)
-            elite_values, elite_idx = torch.topk(values, self.num_elites)
+            elite_values, elite_idx = torch.topk(values, cfg.num_elites)
             elites = samples[elite_idx]
             if float(elite_values[0]) > best_value:
                 best_value = float(elite_values[0])
@@ -259,28 +251,9 @@ class CEMOptimizer(TrajectoryOptimizer):
         return torch.clamp(result, self.low, self.high).clone()
 
 
-class MPPIOptimizer(TrajectoryOptimizer):
+class MPPIOptimizer(TrajectoryOptimizer[MPPIConfig]):
     """MPPI: perturb the current mean with (optionally filtered) Gaussian noise and replace it
     by the ``softmax(values / temperature)``-weighted average of the perturbed sequences."""
-
-    def __init__(
-        self,
-        config: MPPIConfig,
-        action_low: np.ndarray | torch.Tensor | float,
-        action_high: np.ndarray | torch.Tensor | float,
-        horizon: int,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(action_low, action_high, horizon, seed)
-        if config.population < 1:
-            raise ValueError(f"population must be >= 1, got {config.population}")
-        if config.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {config.iterations}")
-        _check_positive("temperature", config.temperature)
-        _check_positive("noise_std", config.noise_std)
-        if not 0.0 < config.beta <= 1.0:
-            raise ValueError(f"beta must be in (0, 1], got {config.beta}")
-        self.config = config
 
     def _perturb(self, mean: torch.Tensor) -> torch.Tensor:
         """``population x H x A`` filtered perturbations of ``mean``, clipped to the box."""
@@ -313,12 +286,8 @@ class MPPIOptimizer(TrajectoryOptimizer):
         return torch.clamp(mean, self.low, self.high).clone()
 
 
-#: Builds an optimiser from ``(config, action_low, action_high, horizon, seed)``; each class's
-#: ``__init__`` narrows ``config`` to its own dataclass, so the base-class signature does not fit.
-OptimizerFactory = Callable[..., TrajectoryOptimizer]
-
 #: Optimiser name -> (class, config class).
-OPTIMIZERS: dict[str, tuple[OptimizerFactory, type]] = {
+OPTIMIZERS: dict[str, tuple[type[TrajectoryOptimizer[Any]], type]] = {
     "random": (RandomShootingOptimizer, RandomShootingConfig),
     "cem": (CEMOptimizer, CEMConfig),
     "mppi": (MPPIOptimizer, MPPIConfig),
@@ -330,12 +299,7 @@ def list_optimizers() -> list[str]:
     return sorted(OPTIMIZERS)
 
 
-def default_optimizer_config(name: str) -> OptimizerConfig:
-    """The default config dataclass for optimiser ``name``."""
-    return _lookup(name)[1]()
-
-
-def _lookup(name: str) -> tuple[OptimizerFactory, type]:
+def _lookup(name: str) -> tuple[type[TrajectoryOptimizer[Any]], type]:
     if name not in OPTIMIZERS:
         raise UnknownOptimizerError(
             f"unknown optimizer {name!r}; valid names: {', '.join(list_optimizers())}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from advex.analysis.coverage_set import CoverageSet
+from advex.engine.coverage_set import CoverageSet
 from advex.envs import make_env
 from advex.envs.frames import FrameSpec, render_frame
 from advex.envs.state import set_state

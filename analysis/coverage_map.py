@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from advex.analysis import run_files  # noqa: E402
 from advex.analysis.summary import strategy_order  # noqa: E402
 from advex.atomic_io import atomic_write  # noqa: E402
+from advex.engine import run_files  # noqa: E402
 
 #: Points drawn per panel at most (a 30 000-step buffer as a scatter is one blot and slow).
 MAX_POINTS = 4000

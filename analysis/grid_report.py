@@ -34,10 +34,14 @@ import pandas as pd
 
 from advex.analysis.plots import plot_sample_efficiency
 from advex.analysis.report import _config, headline_table, write_report
-from advex.analysis.results import RESULTS_FILE, load_results, validate_results
-from advex.analysis.statistics import REFERENCE_NAMES
 from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
+from advex.engine.results import (
+    REFERENCE_NAMES,
+    RESULTS_FILE,
+    load_results,
+    validate_results,
+)
 
 #: The strategies the goal is about (the others are comparisons).
 ADVERSARIES: tuple[str, ...] = ("adversarial-sf", "adversarial-pw")

@@ -12,10 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from advex.analysis.results import ResultsError  # noqa: E402
-from advex.analysis.statistics import REFERENCE_NAMES, bootstrap_ci, iqm  # noqa: E402
+from advex.analysis.statistics import bootstrap_ci, iqm  # noqa: E402
 from advex.analysis.summary import metric_rows, strategy_order  # noqa: E402
 from advex.atomic_io import atomic_write  # noqa: E402
+from advex.engine.results import (
+    REFERENCE_NAMES,  # noqa: E402
+    ResultsError,  # noqa: E402
+)
 
 _FLOOR = 1e-12  # a log axis cannot show a band reaching zero or below
 

@@ -16,10 +16,10 @@ import pandas as pd
 from advex.analysis.coverage_map import plot_coverage_maps
 from advex.analysis.html_report import write_html_report
 from advex.analysis.plots import plot_sample_efficiency
-from advex.analysis.results import is_partial, job_rows_files, load_results
 from advex.analysis.rollout_plot import plot_rollouts
 from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
+from advex.engine.results import is_partial, job_rows_files, load_results
 
 HEADLINE_METRIC = "mse_1step"
 #: Further tables in report.md: the free-motion and contact strata with the share of each

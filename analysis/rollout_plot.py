@@ -19,12 +19,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from advex.analysis import run_files  # noqa: E402
 from advex.analysis.coverage_map import projection_for  # noqa: E402
-from advex.analysis.coverage_set import CoverageSet  # noqa: E402
-from advex.analysis.metrics import PredictiveModel, predict_batched  # noqa: E402
 from advex.analysis.summary import strategy_order  # noqa: E402
 from advex.atomic_io import atomic_write  # noqa: E402
+from advex.engine import run_files  # noqa: E402
+from advex.engine.coverage_set import CoverageSet  # noqa: E402
+from advex.engine.metrics import PredictiveModel, predict_batched  # noqa: E402
 
 MAX_DIMS = 4
 N_STARTS = 3

@@ -31,10 +31,6 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-REFERENCE_NAMES: tuple[str, ...] = ("no-change", "ridge", "oracle")
-"""Reference rows of a results frame, not exploration strategies: the s' = s model, a linear
-model, and the same model class trained on data drawn like the held-out set."""
-
 # A statistic maps an array and an ``axis`` to that array reduced along the axis (vectorized,
 # as scipy.stats.bootstrap wants it: one call evaluates all resamples at once).
 Statistic = Callable[..., Any]

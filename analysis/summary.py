@@ -24,15 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advex.analysis.results import ResultsError
 from advex.analysis.statistics import (
-    REFERENCE_NAMES,
     bootstrap_ci,
     gap_closed,
     iqm,
     paired_ratio,
     reach_vs_reference,
 )
+from advex.engine.results import REFERENCE_NAMES, ResultsError
 
 SUMMARY_COLUMNS = [
     "strategy",

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-import torch
+from harness import Stopwatch, pin_threads
 
-from advex.analysis.experiment import ExperimentConfig
+from advex.engine.experiment import ExperimentConfig
 from advex.envs import get_task
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector
@@ -41,17 +40,17 @@ def _round_times(task: str, rounds: int, round_steps: int, warmup: int) -> dict[
     times: dict[str, list[float]] = {"refit": [], "pw_update": [], "pw_jacobians": [],
                                      "sf_update": []}
     for r in range(rounds):
-        pw.collect(collector, buffer, round_steps, seed=r, progress=False)
-        sf.collect(collector, sf_buffer, round_steps, seed=r, progress=False)
-        start = time.perf_counter()
-        model.fit(buffer, train, seed=r, progress=False)
-        times["refit"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        sf.update(sf_buffer, model)
-        times["sf_update"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        diag = pw.update(buffer, model)
-        times["pw_update"].append(time.perf_counter() - start)
+        pw_round = pw.collect(collector, buffer, round_steps, seed=r, progress=False)
+        sf_round = sf.collect(collector, sf_buffer, round_steps, seed=r, progress=False)
+        with Stopwatch() as clock:
+            model.fit(buffer, train, seed=r, progress=False)
+        times["refit"].append(clock.seconds)
+        with Stopwatch() as clock:
+            sf.update(sf_buffer, model, sf_round)
+        times["sf_update"].append(clock.seconds)
+        with Stopwatch() as clock:
+            diag = pw.update(buffer, model, pw_round)
+        times["pw_update"].append(clock.seconds)
         times["pw_jacobians"].append(diag["jacobian_s"])
     collector.close()
     pw.close()
@@ -65,7 +64,7 @@ def main() -> None:
     parser.add_argument("--round", type=int, default=1000, help="env steps per round")
     parser.add_argument("--warmup", type=int, default=2000, help="random steps before round 1")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    pin_threads()
     print(f"median seconds per round over {args.rounds} rounds of {args.round} steps "
           f"(after {args.warmup} random steps), 1 torch thread")
     print(f"{'task':22s} {'refit':>7s} {'pw update':>10s} {'(jacobians)':>12s} "

@@ -14,14 +14,13 @@ model.
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 
-import torch
+from harness import Stopwatch, pin_threads
 
-from advex.analysis.coverage import CoverageConfig, build_coverage_set
-from advex.analysis.evaluation import EvaluationConfig, evaluate_data
-from advex.analysis.references import no_change_scores, oracle_batch, oracle_rows, ridge_scores
+from advex.engine.coverage import CoverageConfig, build_coverage_set
+from advex.engine.evaluation import EvaluationConfig, evaluate_data
+from advex.engine.references import no_change_scores, oracle_batch, oracle_rows, ridge_scores
 from advex.envs import gymnasium_mujoco_ids
 from advex.exploration.collect import collect
 from advex.seeding import derive_seed
@@ -34,7 +33,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    pin_threads()
     tasks = args.tasks.split(",") if args.tasks else [
         t for t in gymnasium_mujoco_ids() if t.endswith("-v5")]
     config = CoverageConfig(n_starts=args.starts, n_random_rollout_steps=2000, n_sb3_steps=0,
@@ -44,7 +43,7 @@ def main() -> None:
           "| contact share | random @free | random @contact | s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for task in tasks:
-        started = time.perf_counter()
+        clock = Stopwatch()
         coverage = build_coverage_set(task, args.seed, config, progress=False)
         oracle_config = replace(config, n_starts=max(args.starts, args.steps // 5))
         oracle_set = build_coverage_set(task, derive_seed(args.seed, "oracle-coverage"),
@@ -67,7 +66,7 @@ def main() -> None:
               f"{value['random']:.3g} | {value['oracle']:.3g} | "
               f"{value['oracle'] / value['no-change']:.3f} | {coverage.contact_frac():.2f} | "
               f"{shown['free']} | {shown['contact']} | "
-              f"{time.perf_counter() - started:.0f} |", flush=True)
+              f"{clock.seconds:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

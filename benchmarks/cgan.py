@@ -14,13 +14,12 @@ arena's policy would take minutes to train).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-import torch
+from harness import Stopwatch, pin_threads
 
-from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
-from advex.analysis.metrics import evaluate_model, predict_batched
+from advex.engine.coverage import CoverageConfig, load_or_build_coverage
+from advex.engine.metrics import evaluate_model, predict_batched
 from advex.exploration.collect import collect
 from advex.models import TrainConfig, make_model
 
@@ -44,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     models = {kind: MODELS[kind] for kind in args.models.split(",")}
     models.update({f"cgan-l2={w:g}": {**MODELS["cgan"], "l2_weight": w} for w in args.cgan_l2})
-    torch.set_num_threads(1)
+    pin_threads()
     data = collect(args.task, n_steps=args.steps, seed=0, progress=False)
     coverage = load_or_build_coverage(
         args.task, 0, CoverageConfig(n_sb3_steps=0, frac_sb3=0.0, frac_random=0.5),
@@ -60,7 +59,7 @@ def main() -> None:
     for name, config in models.items():
         kind = name.split("-l2=")[0]
         scores: dict[str, list[float]] = {"mse": [], "nll": [], "contact": []}
-        start = time.perf_counter()
+        clock = Stopwatch()
         for seed in range(args.fit_seeds):
             model = make_model(kind, data.obs_dim, data.act_dim, {**config, "seed": seed})
             model.fit(data, TrainConfig(max_epochs=args.max_epochs, patience=args.patience),
@@ -74,7 +73,7 @@ def main() -> None:
                 scores["contact"].append(float(err))
         cells = [f"{np.mean(v):.4g} +- {np.std(v):.2g}" if v else "-" for v in scores.values()]
         print(f"{name:<14} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22} "
-              f"{(time.perf_counter() - start) / args.fit_seeds:>6.0f}")
+              f"{clock.seconds / args.fit_seeds:>6.0f}")
 
 
 if __name__ == "__main__":

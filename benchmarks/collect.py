@@ -12,11 +12,11 @@ and the ratios advex/gym (target >= 1.0) and advex/raw. All measured in this one
 from __future__ import annotations
 
 import argparse
-import time
 
 import gymnasium as gym
 import mujoco
 import numpy as np
+from harness import Stopwatch
 
 from advex.envs import get_task, list_tasks
 from advex.exploration.buffer import ReplayBuffer
@@ -27,14 +27,13 @@ def gym_loop(gym_id: str, n_steps: int, seed: int) -> float:
     env = gym.make(gym_id)
     env.reset(seed=seed)
     env.action_space.seed(seed)
-    start = time.perf_counter()
-    for _ in range(n_steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            env.reset()
-    elapsed = time.perf_counter() - start
+    with Stopwatch() as clock:
+        for _ in range(n_steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
     env.close()
-    return n_steps / elapsed
+    return n_steps / clock.seconds
 
 
 def advex_collect(task: str, n_steps: int, seed: int, n_envs: int, vectorization: str) -> float:
@@ -42,11 +41,10 @@ def advex_collect(task: str, n_steps: int, seed: int, n_envs: int, vectorization
     spec = get_task(task)
     collector = Collector(task, n_envs=n_envs, vectorization=vectorization)  # type: ignore[arg-type]
     buffer = ReplayBuffer(spec.obs_dim, spec.act_dim)
-    start = time.perf_counter()
-    collector.run(buffer, n_steps, seed, progress=False)
-    elapsed = time.perf_counter() - start
+    with Stopwatch() as clock:
+        collector.run(buffer, n_steps, seed, progress=False)
     collector.close()
-    return n_steps / elapsed
+    return n_steps / clock.seconds
 
 
 def raw_mj_step(gym_id: str, n_steps: int, seed: int) -> float:
@@ -56,13 +54,12 @@ def raw_mj_step(gym_id: str, n_steps: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     low, high = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
     ctrls = rng.uniform(low, high, size=(n_steps, model.nu))
-    start = time.perf_counter()
-    for k in range(n_steps):
-        data.ctrl[:] = ctrls[k]
-        mujoco.mj_step(model, data, nstep=frame_skip)
-    elapsed = time.perf_counter() - start
+    with Stopwatch() as clock:
+        for k in range(n_steps):
+            data.ctrl[:] = ctrls[k]
+            mujoco.mj_step(model, data, nstep=frame_skip)
     env.close()
-    return n_steps / elapsed
+    return n_steps / clock.seconds
 
 
 def main() -> None:

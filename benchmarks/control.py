@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
+from harness import pin_threads
 
-from advex.agents.planning import PlanConfig, run_planning
-from advex.analysis.results import RESULTS_FILE, final_values, load_results
 from advex.analysis.statistics import bootstrap_ci, mean
 from advex.atomic_io import read_json
+from advex.engine.planning import PlanConfig, run_planning
+from advex.engine.results import RESULTS_FILE, final_values, load_results
 from advex.envs import make_env
 
 
@@ -72,7 +72,7 @@ def main() -> None:
                         help="torch threads (1: the planner's batches are small; more threads "
                         "only spin on a loaded machine)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     plan = dict(planner=args.planner, horizon=args.horizon, candidates=args.candidates,
                 iterations=args.iterations, max_steps=args.max_steps)
     rows = []

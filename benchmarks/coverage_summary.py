@@ -7,13 +7,13 @@ no-change reference (the figures in docs/coverage.md come from this script).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from harness import Stopwatch
 
-from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, build_coverage_set
-from advex.analysis.metrics import evaluate_model
-from advex.analysis.references import NoChangeModel
+from advex.engine.coverage import SOURCE_NAMES, CoverageConfig, build_coverage_set
+from advex.engine.metrics import evaluate_model
+from advex.engine.references import NoChangeModel
 
 
 def main() -> None:
@@ -24,10 +24,10 @@ def main() -> None:
     parser.add_argument("--sb3-algo", choices=["sac", "ppo"], default="sac")
     args = parser.parse_args()
 
-    start = time.perf_counter()
-    config = CoverageConfig(episodes=args.episodes, sb3_algo=args.sb3_algo)
-    coverage = build_coverage_set(args.task, args.seed, config, progress=False)
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        config = CoverageConfig(episodes=args.episodes, sb3_algo=args.sb3_algo)
+        coverage = build_coverage_set(args.task, args.seed, config, progress=False)
+    seconds = clock.seconds
     summary = coverage.summary()
     assert coverage.lengths is not None
     pools = ", ".join(f"{name} {summary['sources'][name]}" for name in SOURCE_NAMES)

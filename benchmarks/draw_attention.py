@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
 import torch
+from harness import Stopwatch, pin_threads
 from torch import nn
 
 from advex.envs.frames import FrameSpec, grey_unit
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS),
                         help="DRAWConfig keyword lists")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    pin_threads()
     buffer = collect("InvertedPendulum-v5", n_steps=5000, seed=0, progress=False,
                      frames=FrameSpec(32))
     frames = buffer.frames()[0]
@@ -82,7 +82,7 @@ def train_and_score(setting: str, seed: int, data: torch.Tensor, train: np.ndarr
                              (model.write_attention, config.write_n)):
                 layer.bias[2] = 2 * math.log((max(config.height, config.width) - 1)
                                              / (n - 1) / 2)
-    start = time.perf_counter()
+    clock = Stopwatch()
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     for step in range(args.steps):
@@ -98,7 +98,7 @@ def train_and_score(setting: str, seed: int, data: torch.Tensor, train: np.ndarr
     loss = float((out.reconstruction + out.kl).mean())
     extent = " ".join(f"{float((w.delta * config.write_n).mean()):.0f}"
                       for w in out.windows if w is not None)
-    print(f"{setting} (seed {seed}): {time.perf_counter() - start:.0f} s, held-out {loss:.2f} "
+    print(f"{setting} (seed {seed}): {clock.seconds:.0f} s, held-out {loss:.2f} "
           f"(reconstruction {float(out.reconstruction.mean()):.2f}, KL "
           f"{float(out.kl.mean()):.2f})"
           + (f"; write extent px per glimpse {extent}" if extent else ""), flush=True)

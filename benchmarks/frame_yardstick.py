@@ -15,15 +15,14 @@ Rendering a state from its observation needs an observation that *is* the state
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from harness import Stopwatch, pin_threads
 
 from advex.analysis.coverage_frames import frame_model_errors
-from advex.analysis.run_files import coverage_set, final_buffer
 from advex.atomic_io import read_json
+from advex.engine.run_files import coverage_set, final_buffer
 from advex.envs import make_env
 from advex.envs.frames import FrameSpec, render_frame
 from advex.exploration.buffer import ReplayBuffer
@@ -66,7 +65,7 @@ def main() -> None:
     parser.add_argument("--dynamics-steps", type=int, default=3000)
     parser.add_argument("--starts", type=int, default=200)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    pin_threads()
     config = read_json(args.run / "config.json")
     task, spec = config["task"], FrameSpec(args.size)
     rows = []
@@ -77,7 +76,7 @@ def main() -> None:
             if buffer is None or coverage is None:
                 print(f"{strategy} seed {seed}: no final buffer or coverage set, skipped")
                 continue
-            start = time.perf_counter()
+            clock = Stopwatch()
             framed = rendered_buffer(task, buffer, spec)
             model, figures = train_frame_model(
                 framed, FrameVAEConfig.for_frames(spec.shape, steps=args.vae_steps),
@@ -87,7 +86,7 @@ def main() -> None:
                    "recon_vs_mean_frame": figures["heldout_recon_mse"] / figures["mean_frame_mse"],
                    **{f"{k}step_{name}": errors[k][name] for k in (1, 5)
                       for name in ("model", "constant", "copy")},
-                   "s": time.perf_counter() - start}
+                   "s": clock.seconds}
             rows.append(row)
             print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in row.items()), flush=True)

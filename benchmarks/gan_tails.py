@@ -10,10 +10,9 @@ against the target's, the Kolmogorov-Smirnov distance to 200 000 target draws
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-import torch
+from harness import Stopwatch, int_list, pin_threads
 from scipy.stats import ks_2samp
 
 from advex.models.gan import GAN, GANConfig
@@ -24,11 +23,11 @@ LEVELS = (0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", type=int_list, default="0,1,2")
     parser.add_argument("--pretrain", type=int, default=500, help="D pre-training steps tried")
     parser.add_argument("--samples", type=int, default=50_000)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    pin_threads()
     target = np.random.default_rng(9).normal(-1.0, 1.0, 200_000)
     print("quantile levels", LEVELS)
     print(f"{'target':<34}", np.round(np.quantile(target, LEVELS), 2))
@@ -41,11 +40,11 @@ def main() -> None:
     }
     data = normal_samples(10_000, -1.0, 1.0, seed=1)
     for name, config in settings.items():
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed in args.seeds:
             gan = GAN(config, seed=seed)
-            start = time.perf_counter()
-            gan.fit(data, seed=seed, progress=False)
-            seconds = time.perf_counter() - start
+            with Stopwatch() as clock:
+                gan.fit(data, seed=seed, progress=False)
+            seconds = clock.seconds
             samples = gan.sample(args.samples, seed=3).numpy()[:, 0]
             ks = ks_2samp(samples, target).statistic
             print(f"{name + f' seed {seed}':<34}", np.round(np.quantile(samples, LEVELS), 2),

@@ -12,12 +12,11 @@ replayed rollouts next to the constant (``z' = z``) and copy-the-frame baselines
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
+from harness import Stopwatch, pin_threads
 
-from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
 from advex.analysis.coverage_frames import frame_model_errors
+from advex.engine.coverage import CoverageConfig, load_or_build_coverage
 from advex.envs.frames import FrameSpec
 from advex.exploration.collect import collect
 from advex.models.frame_model import train_frame_model
@@ -37,21 +36,22 @@ def main() -> None:
     parser.add_argument("--coverage-starts", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     for task in args.tasks.split(","):
-        plain_start = time.perf_counter()
-        collect(task, n_steps=args.steps, seed=0, progress=False)
-        plain = time.perf_counter() - plain_start
-        start = time.perf_counter()
-        buffer = collect(task, n_steps=args.steps, seed=0, progress=False,
-                         frames=FrameSpec(args.size))
-        rendered = time.perf_counter() - start
+        with Stopwatch() as clock:
+            collect(task, n_steps=args.steps, seed=0, progress=False)
+        plain = clock.seconds
+        with Stopwatch() as clock:
+            buffer = collect(task, n_steps=args.steps, seed=0, progress=False,
+                             frames=FrameSpec(args.size))
+        rendered = clock.seconds
         vae = FrameVAEConfig.for_frames(buffer.frame_shape, latent_dim=args.latent,
                                         steps=args.vae_steps, beta=args.beta,
                                         decoder=args.decoder)
-        start = time.perf_counter()
-        model, figures = train_frame_model(buffer, vae, LatentDynamicsConfig(), progress=False)
-        trained = time.perf_counter() - start
+        with Stopwatch() as clock:
+            model, figures = train_frame_model(buffer, vae, LatentDynamicsConfig(),
+                                               progress=False)
+        trained = clock.seconds
         print(f"\n{task}: {args.steps} steps, {args.size}x{args.size} grey frames")
         print(f"  frames per second while collecting: {args.steps / (rendered - plain):.1f} "
               f"(collection {plain:.1f} s without frames, {rendered:.1f} s with)")

@@ -29,10 +29,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from advex.analysis.compare import run_compare
-from advex.analysis.experiment import ExperimentConfig
 from advex.analysis.grid_report import write_grid_report
-from advex.analysis.results import RESULTS_FILE
+from advex.engine.compare import run_compare
+from advex.engine.experiment import ExperimentConfig
+from advex.engine.results import RESULTS_FILE
 
 #: The grid of the issue: every task under the task's own episode rules, and the two tasks
 #: whose falls only show under ``free`` rules.

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from advex.analysis import experiment, run_log
-from advex.analysis.compare import run_compare
-from advex.analysis.experiment import ExperimentConfig
+from harness import Stopwatch, median_ratio
+
+from advex.engine import experiment, run_log
+from advex.engine.compare import run_compare
+from advex.engine.experiment import ExperimentConfig
 
 LOGGING_CALLS = (
     (run_log.RunLog, "online_fit"),
@@ -55,10 +57,10 @@ def instrument(spent: list[float]) -> None:
 
 def one_run(cfg: ExperimentConfig, tensorboard: bool) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        run_compare(cfg, Path(folder) / "cmp", backend="serial", progress=False,
-                    tensorboard=tensorboard, device="cpu")
-        return time.perf_counter() - start
+        with Stopwatch() as clock:
+            run_compare(cfg, Path(folder) / "cmp", backend="serial", progress=False,
+                        tensorboard=tensorboard, device="cpu")
+        return clock.seconds
 
 
 def main() -> None:
@@ -90,7 +92,7 @@ def main() -> None:
           f"serial, {args.repeats} pairs")
     print(f"instrumented share of wall time in logging calls: median "
           f"{100 * statistics.median(shares):.2f} % (max {100 * max(shares):.2f} %)")
-    print(f"A/B wall ratio tensorboard on/off: median {statistics.median(ratios):.3f} "
+    print(f"A/B wall ratio tensorboard on/off: median {median_ratio(ratios):.3f} "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f}); target <= 1.05")
 
 

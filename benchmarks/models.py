@@ -20,15 +20,14 @@ a pair measured back to back shares the drift.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from harness import Stopwatch, int_list, median_ratio, pin_threads
 from torch import nn
 
-from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
-from advex.analysis.metrics import evaluate_model
 from advex.device import resolve_device
+from advex.engine.coverage import CoverageConfig, load_or_build_coverage
+from advex.engine.metrics import evaluate_model
 from advex.exploration.collect import collect
 from advex.models import EnsembleConfig, MLPConfig, TrainConfig, make_model
 
@@ -57,24 +56,24 @@ def reference_throughput(
     params = [nn.Parameter(t.to(device)) for t in weights + biases]
     opt = torch.optim.Adam(params, lr=1e-3)
     _synchronize(device)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=g).to(device)
-        for i in range(0, n, 256):
-            idx = perm[i : i + 256]
-            out = x[idx].expand(members, -1, -1)
-            for k, (w, b) in enumerate(
-                zip(params[: len(weights)], params[len(weights) :], strict=True)
-            ):
-                out = torch.baddbmm(b, out, w)
-                if k < len(weights) - 1:
-                    out = torch.nn.functional.silu(out)
-            loss = (out[..., :obs_dim] - y[idx]).square().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    _synchronize(device)
-    return n * epochs / (time.perf_counter() - start)
+    with Stopwatch() as clock:
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=g).to(device)
+            for i in range(0, n, 256):
+                idx = perm[i : i + 256]
+                out = x[idx].expand(members, -1, -1)
+                for k, (w, b) in enumerate(
+                    zip(params[: len(weights)], params[len(weights) :], strict=True)
+                ):
+                    out = torch.baddbmm(b, out, w)
+                    if k < len(weights) - 1:
+                        out = torch.nn.functional.silu(out)
+                loss = (out[..., :obs_dim] - y[idx]).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        _synchronize(device)
+    return n * epochs / clock.seconds
 
 
 def advex_throughput(kind: str, buffer, epochs: int, device: str = "cpu") -> float:  # type: ignore[no-untyped-def]
@@ -93,7 +92,7 @@ def advex_throughput(kind: str, buffer, epochs: int, device: str = "cpu") -> flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="HalfCheetah-v5")
-    parser.add_argument("--sizes", default="10000,30000,100000")
+    parser.add_argument("--sizes", type=int_list, default="10000,30000,100000")
     parser.add_argument("--throughput-rows", type=int, default=10_000)
     parser.add_argument("--throughput-epochs", type=int, default=5)
     parser.add_argument("--max-epochs", type=int, default=50)
@@ -103,7 +102,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternating advex / bare pairs per model (part 1)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     device = resolve_device(args.device)
 
     buffer = collect(args.task, n_steps=args.throughput_rows, seed=0, progress=False)
@@ -125,7 +124,7 @@ def main() -> None:
             print(f"{kind:<10} {ours:>13.0f} {ref:>18.0f} {ours / ref:>11.2f}", flush=True)
         if args.repeats > 1:
             print(f"{kind:<10} median advex/bare over {args.repeats} pairs: "
-                  f"{statistics.median(ratios):.2f}")
+                  f"{median_ratio(ratios):.2f}")
     if args.skip_curve:
         return
 
@@ -138,7 +137,7 @@ def main() -> None:
         f"{'transitions':>11} {'mse_1step':>10} {'rollout_k5':>11} {'rollout_k20':>12} "
         f"{'epochs':>7} {'fit_s':>7}"
     )
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in args.sizes:
         data = collect(args.task, n_steps=size, seed=1, progress=False)
         model = make_model("ensemble", data.obs_dim, data.act_dim)
         history = model.fit(data, TrainConfig(max_epochs=args.max_epochs), seed=0, progress=True)

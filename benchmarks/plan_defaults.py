@@ -5,7 +5,7 @@ For every built-in task, ``advex plan --model sim`` (CEM) runs one episode (capp
 each candidate setting, and the table prints the env's return and the planning time per
 action. The task's default (``TaskSpec.planner``) is the cheapest setting within 10 % of the
 best return measured for that task (``advex.envs.PlannerDefaults``); the slow tests
-(``tests/agents/test_plan_defaults.py``) check that the defaults keep reaching it.
+(``tests/engine/test_plan_defaults.py``) check that the defaults keep reaching it.
 
     python benchmarks/plan_defaults.py [--tasks InvertedPendulum-v5,Reacher-v5]
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 
-import torch
+from harness import pin_threads
 
-from advex.agents.planning import PlanConfig, run_planning
+from advex.engine.planning import PlanConfig, run_planning
 from advex.envs import BUILT_IN_TASKS
 
 #: Candidate (horizon, candidates, iterations) settings, cheapest first within a horizon.
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = SETTINGS if args.settings is None else tuple(
         tuple(int(x) for x in item.split("/")) for item in args.settings.split(","))
-    torch.set_num_threads(1)
+    pin_threads()
     print("| task | steps | horizon | candidates | iterations | return | ms per action |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for task in args.tasks.split(","):

@@ -33,12 +33,12 @@ time, same particles, 1 thread), since ``mean sampled`` does the work the issue 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 import torch
+from harness import Stopwatch, pin_threads
 
 from advex.agents import CEMConfig, ModelEnv, MPCAgent, MPCConfig
 from advex.envs import get_task, make_env
@@ -60,12 +60,11 @@ def ms_per_action(env: gym.Env, obs: np.ndarray, act: Callable[[np.ndarray], np.
     """Mean ms per action of ``act`` over ``n_actions`` real steps after one warm-up call
     (first-call allocations); closes ``env``."""
     act(obs)
-    started = time.perf_counter()
-    for _ in range(n_actions):
-        obs, *_ = env.step(act(obs))
-    elapsed = time.perf_counter() - started
+    with Stopwatch() as clock:
+        for _ in range(n_actions):
+            obs, *_ = env.step(act(obs))
     env.close()
-    return 1000 * elapsed / n_actions
+    return 1000 * clock.seconds / n_actions
 
 
 def time_agent(model: EnsembleModel, propagation: str, particles: int, n_actions: int,
@@ -102,10 +101,10 @@ def network_floor_ms(model: EnsembleModel, particles: int, n_actions: int) -> fl
 
     with torch.no_grad():
         one_action()
-        started = time.perf_counter()
+        clock = Stopwatch()
         for _ in range(n_actions):
             one_action()
-    return 1000 * (time.perf_counter() - started) / n_actions
+    return 1000 * clock.seconds / n_actions
 
 
 def mbrl_agent_ms(data: TransitionBatch, propagation: str, particles: int,
@@ -152,7 +151,7 @@ def profile_ts1(model: EnsembleModel) -> None:
     """Self CPU time by operator for one ``ts1`` MPC action, 20 particles, one thread."""
     from torch.profiler import profile
 
-    torch.set_num_threads(1)
+    pin_threads()
     with profile() as prof:
         time_agent(model, "ts1", 20, n_actions=1)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
@@ -177,7 +176,7 @@ def main() -> None:
         print("| mbrl-lib 0.2.0 | particles | threads | ms per action |\n| --- | --- | --- | --- |")
         for particles, threads, propagation in ((20, 1, "random_model"), (20, 1, "expectation"),
                                                 (1, 1, "random_model"), (1, 2, "random_model")):
-            torch.set_num_threads(threads)
+            pin_threads(threads)
             ms = mbrl_agent_ms(buffer.batch(), propagation, particles, args.actions)
             if propagation == "random_model":
                 peer[particles, threads] = ms
@@ -190,7 +189,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     scale: dict[int, float] = {}
     for particles, threads in ((20, 1), (1, 1), (1, 2)):
-        torch.set_num_threads(threads)
+        pin_threads(threads)
         names = ROWS if particles > 1 else ROWS[:4]  # one particle: nothing to share
         floor_ms = network_floor_ms(model, particles, args.actions)
         versus = (f"{floor_ms / peer[particles, threads]:.2f}x" if (particles, threads) in peer

@@ -12,10 +12,10 @@ terminates). Default :class:`~advex.models.reward_head.HeadConfig`.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from harness import Stopwatch
 
 from advex.exploration.collect import collect
 from advex.models.reward_head import fit_reward_head, fit_termination_head
@@ -33,9 +33,9 @@ def main() -> None:
     for task in args.tasks.split(","):
         train = collect(task, n_steps=args.train, seed=0, progress=False)
         test = collect(task, n_steps=args.test, seed=1, progress=False).batch()
-        started = time.perf_counter()
-        reward_head, term_head = fit_reward_head(train), fit_termination_head(train)
-        fit_s = time.perf_counter() - started
+        with Stopwatch() as clock:
+            reward_head, term_head = fit_reward_head(train), fit_termination_head(train)
+        fit_s = clock.seconds
         act, next_obs = torch.as_tensor(test.act), torch.as_tensor(test.next_obs)
         mse = float(((reward_head(act, next_obs).numpy() - test.reward) ** 2).mean())
         constant = float(((train.batch().reward.mean() - test.reward) ** 2).mean())

@@ -2,7 +2,7 @@
 
 Both sides train the same F ensembles (same initial weights, seeds and data) for a fixed number
 of epochs (no early stopping, so the work is equal); the stacked side is what
-``analysis/evaluation.py`` runs.
+``engine/evaluation.py`` runs.
 
     python benchmarks/stacked.py --fits 3 --rows 3000 --epochs 20 --threads 1 [--device cuda]
 """
@@ -10,9 +10,8 @@ of epochs (no early stopping, so the work is equal); the stacked side is what
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
+from harness import Stopwatch, pin_threads
 
 from advex.device import resolve_device
 from advex.exploration.collect import collect
@@ -30,7 +29,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     device = resolve_device(args.device)
 
     buffer = collect(args.task, n_steps=args.rows, seed=0, progress=False)
@@ -56,9 +55,9 @@ def main() -> None:
     for name, fn in (("separate", separate), ("stacked", stacked)):
         times = []
         for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+            with Stopwatch() as clock:
+                fn()
+            times.append(clock.seconds)
         best[name] = min(times)
     rows = args.fits * 0.9 * args.rows * args.epochs  # training rows seen, all fits
     print(f"{args.fits} fits x 5 members (3 x 128), {args.rows} rows, {args.epochs} epochs, "

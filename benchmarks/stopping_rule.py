@@ -14,15 +14,14 @@ the cap, seconds per fit, and the coverage-set ``mse_1step`` as a ratio to the l
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import torch
+from harness import Stopwatch, int_list, pin_threads
 
-from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
-from advex.analysis.evaluation import EvaluationConfig, fit_models, score_models
+from advex.engine.coverage import CoverageConfig, load_or_build_coverage
+from advex.engine.evaluation import EvaluationConfig, fit_models, score_models
 from advex.exploration.collect import collect
 
 #: Candidate rules: name -> EvaluationConfig overrides.
@@ -41,27 +40,27 @@ GRID_TASKS = "InvertedPendulum-v5,Reacher-v5,HalfCheetah-v5,Hopper-v5,advex/Aren
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", default=GRID_TASKS)
-    parser.add_argument("--budgets", default="1000,10000")
+    parser.add_argument("--budgets", type=int_list, default="1000,10000")
     parser.add_argument("--fit-seeds", type=int, default=2)
     parser.add_argument("--no-long", action="store_true", help="skip the long reference rule")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    pin_threads()
     print("| task | budget | rule | epochs (median) | capped | s / fit | mse_1step | / long |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for task in args.tasks.split(","):
         coverage = load_or_build_coverage(task, 0, CoverageConfig(sb3_algo="ppo"),
                                           progress=False)
-        for budget in (int(b) for b in args.budgets.split(",")):
+        for budget in args.budgets:
             data = collect(task, n_steps=budget, seed=1, progress=False)
             results = {}
             for name, overrides in RULES.items():
                 if args.no_long and name == LONG:
                     continue
                 config = replace(EvaluationConfig(), fit_seeds=args.fit_seeds, **overrides)
-                start = time.perf_counter()
-                report = fit_models(config.model, coverage.obs_dim, coverage.act_dim,
-                                    config.model_config, data, config, run_seed=0)
-                seconds = (time.perf_counter() - start) / args.fit_seeds
+                with Stopwatch() as clock:
+                    report = fit_models(config.model, coverage.obs_dim, coverage.act_dim,
+                                        config.model_config, data, config, run_seed=0)
+                seconds = clock.seconds / args.fit_seeds
                 mse = float(np.mean([score_models([m], coverage, None)["mse_1step"].value
                                      for m in report.models]))
                 results[name] = (int(np.median(report.epochs)), float(np.mean(report.capped)),

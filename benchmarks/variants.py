@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from advex.analysis.results import final_values, load_results
 from advex.analysis.statistics import paired_ratio
 from advex.analysis.summary import format_table, summary_table
+from advex.engine.results import final_values, load_results
 
 
 def merged(runs: list[str]) -> tuple[pd.DataFrame, list[str]]:

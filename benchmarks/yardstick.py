@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from harness import Stopwatch, pin_threads
 
-from advex.analysis.checkpoint import Checkpointer
-from advex.analysis.coverage import CoverageSet
-from advex.analysis.evaluation import EvaluationConfig, evaluate_data, fit_models, score_models
-from advex.analysis.experiment import ExperimentConfig
-from advex.analysis.references import no_change_scores, oracle_batch, oracle_rows, ridge_scores
+from advex.engine.checkpoint import Checkpointer
+from advex.engine.coverage import CoverageSet
+from advex.engine.evaluation import EvaluationConfig, evaluate_data, fit_models, score_models
+from advex.engine.experiment import ExperimentConfig
+from advex.engine.references import no_change_scores, oracle_batch, oracle_rows, ridge_scores
 from advex.envs import check_episode_mode
 from advex.exploration.collect import collect
 from advex.seeding import derive_seed
@@ -61,7 +60,7 @@ def main() -> None:
     parser.add_argument("--protocols", default="v1,v2", help="which of v1, v2 to run")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
 
     cfg = ExperimentConfig.from_dict(json.loads((args.run / "config.json").read_text()))
     coverage = CoverageSet.load(args.run / "coverage" / f"seed{args.seed}.npz")
@@ -79,10 +78,10 @@ def main() -> None:
     for name, evaluation in chosen.items():
         means, sds, seconds = {}, {}, []
         for strategy, buffer in buffers.items():
-            start = time.perf_counter()
-            report = fit_models(evaluation.model, coverage.obs_dim, coverage.act_dim,
-                                evaluation.model_config, buffer, evaluation, args.seed)
-            seconds.append((time.perf_counter() - start) / args.fit_seeds)
+            with Stopwatch() as clock:
+                report = fit_models(evaluation.model, coverage.obs_dim, coverage.act_dim,
+                                    evaluation.model_config, buffer, evaluation, args.seed)
+            seconds.append(clock.seconds / args.fit_seeds)
             values = np.array([score_models([m], coverage, None)["mse_1step"].value
                                for m in report.models])
             means[strategy], sds[strategy] = float(values.mean()), float(values.std(ddof=1))

@@ -3,7 +3,7 @@
 Free motion and contact are different questions for a transition model (a collision's
 outcome forks; a joint stop clips a velocity), so advex labels every transition it records,
 in coverage sets and collected buffers alike, and scores the two strata apart
-(``mse_1step@free`` / ``mse_1step@contact``, :mod:`advex.analysis.metrics`).
+(``mse_1step@free`` / ``mse_1step@contact``, :mod:`advex.engine.metrics`).
 
 A transition ``s -> s'`` is **contact** when, at ``s``, at any sub-step state of the step
 (an env step is ``frame_skip`` MuJoCo steps) or at ``s'``, MuJoCo reports

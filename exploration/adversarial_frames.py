@@ -37,6 +37,7 @@ from advex.envs.frames import FrameSpec, check_rendering
 from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer
 from advex.exploration.policy_gradient import ScoreFunctionConfig, ScoreFunctionStrategy
 from advex.exploration.policy_strategy import clone_tensors
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import StrategyStateError
 from advex.models.frame_vae import FrameVAE, FrameVAEConfig
 from advex.models.latent_dynamics import (
@@ -102,7 +103,7 @@ class AdversarialFrames(ScoreFunctionStrategy):
 
     # ------------------------------------------------------------------ collecting
     def collect(self, collector: Any, buffer: ReplayBuffer, n_steps: int, seed: int,
-                progress: bool = True) -> None:
+                progress: bool = True) -> RoundData:
         """Collect with the policy through a rendering copy of ``collector`` (same task,
         envs and episode rules), then append the rows to ``buffer`` exactly as the plain
         collector would have (episode ids continue from the buffer's) and keep the frames."""
@@ -117,23 +118,27 @@ class AdversarialFrames(ScoreFunctionStrategy):
         labels = (CONTACT_COLUMN,) if buffer.labels_contacts else ()
         round_buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, frame_shape=self.frame_spec.shape,
                                     extra_columns=labels)
-        super().collect(self._collector, round_buffer, n_steps, seed, progress)
+        rendered = super().collect(self._collector, round_buffer, n_steps, seed, progress)
         rows = round_buffer.batch()
         first_episode = int(buffer.episode_id.max()) + 1 if len(buffer) else 0
-        self._begin_round(buffer)
+        start = len(buffer)
         buffer.add(rows.obs, rows.act, rows.next_obs, rows.reward, rows.terminated,
                    rows.truncated, round_buffer.episode_id + first_episode,
                    **{name: round_buffer.column(name) for name in round_buffer.extra_columns})
-        self._end_round(buffer, n_steps)
         frame, next_frame = round_buffer.frames()
         self.frames = np.concatenate([self.frames, frame])
         self.next_frames = np.concatenate([self.next_frames, next_frame])
+        data = RoundData.appended(start, len(buffer), n_steps, self.name)
+        assert rendered.policy_draws is not None  # GaussianPolicyStrategy.collect records them
+        return data.with_draws(rendered.policy_draws)
 
     # ------------------------------------------------------------------ learning
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
         """Train the frame model further on every frame so far, reward the round's
         transitions with its one-step frame error, and learn the policy from them."""
-        idx = self.round_data(buffer)
+        idx = data.rows
         diagnostics: dict[str, float] = {}
         if len(idx):
             diagnostics = self._train_frame_model(buffer)
@@ -141,7 +146,7 @@ class AdversarialFrames(ScoreFunctionStrategy):
             self._round_rewards = transition_frame_errors(
                 self.vae, self.dynamics, self.frames[idx], buffer.batch(idx).act,
                 self.next_frames[idx], self.frames[previous])
-        return {**super().update(buffer, model), **diagnostics}
+        return {**super().update(buffer, model, data, observed), **diagnostics}
 
     def _train_frame_model(self, buffer: Any) -> dict[str, float]:
         seed = self.seed * 10_007 + self.frame_rounds  # a fresh minibatch stream per round

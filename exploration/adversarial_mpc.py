@@ -35,6 +35,7 @@ from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.collect import uniform_actions
 from advex.exploration.model_access import require_method
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import Strategy, StrategyConfig
 from advex.seeding import derive_seed
 from advex.types import TermFn
@@ -125,14 +126,14 @@ class AdversarialMPC(Strategy):
         return MPCAgent(rollouts, self.low, self.high, mpc, seed=seed)
 
     def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
+                progress: bool = True) -> RoundData:
         """Plan every step once the model has seen data (a non-empty buffer: the loop refits
         the online model after every round); uniform actions before."""
         self.agent = None
         if self.model is not None and len(buffer) > 0:
             self.agent = self._planner(derive_seed(seed, "adversarial-mpc"))
             self.planned_rounds += 1
-        super().collect(collector, buffer, n_steps, seed, progress)
+        return super().collect(collector, buffer, n_steps, seed, progress)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = self._check_obs(obs)
@@ -140,9 +141,10 @@ class AdversarialMPC(Strategy):
             return uniform_actions(self.rng, self.low, self.high, len(obs))
         return np.asarray(self.agent.act(obs), dtype=np.float32).reshape(len(obs), -1)
 
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
         self.bind_model(model)
-        self._clear_round()
         return {"planned_rounds": float(self.planned_rounds)}
 
     def state_dict(self) -> dict[str, Any]:

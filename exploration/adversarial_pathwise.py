@@ -57,6 +57,7 @@ from advex.exploration.policy_strategy import (
     PathwiseAscentConfig,
     ascent_step,
 )
+from advex.exploration.round_data import RoundData
 from advex.models.prediction_error import model_error
 
 
@@ -183,23 +184,17 @@ class AdversarialPathwise(GaussianPolicyStrategy):
             raise NotSettableError(f"{self.name}: {e}") from None
         super().__init__(spec, config, seed, episodes=episodes)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
-        self._round_states = np.zeros((0, self.jacobians.full_state_dim))
-        self._model_before_refit: Any = None
 
     @property
     def rewards_before_refit(self) -> bool:
         return self.config.reward_timing == "before-refit"
 
-    def _run_options(self) -> dict[str, Any]:
-        return {"record_states": True}  # each row's simulator state, for the Jacobians
+    #: each row's simulator state, where the Jacobians are taken
+    records_states = True
 
-    def _after_collect(self, collector: Any) -> None:
-        self._round_states = collector.last_states
-
-    def observe_round(self, buffer: Any, model: Any) -> None:
-        """Keep a copy of the model before its refit (before-refit timing, not round one)."""
-        before = self._scores_before_refit(buffer)
-        self._model_before_refit = copy.deepcopy(model) if before else None
+    def observe_round(self, buffer: Any, model: Any, data: RoundData) -> Any:
+        """A copy of the model before its refit (before-refit timing): the ascent's target."""
+        return copy.deepcopy(model)
 
     def _noise(self, obs: np.ndarray, u: np.ndarray) -> np.ndarray:
         """The standard-normal draws ``eps`` that gave pre-squash actions ``u`` at ``obs``."""
@@ -207,40 +202,41 @@ class AdversarialPathwise(GaussianPolicyStrategy):
             mu, log_std = self.policy(torch.as_tensor(obs))
             return ((torch.as_tensor(u) - mu) / log_std.exp()).numpy()
 
-    def linearised_round(self, buffer: Any) -> LinearisedRound:
-        """The last collected round's rows, noise, windows and simulator Jacobians."""
-        idx = self.round_data(buffer)
-        if self._round_states.shape[0] != len(idx) or self._round_u.shape[0] != len(idx):
+    def linearised_round(self, buffer: Any, data: RoundData) -> LinearisedRound:
+        """Round ``data``'s rows, noise, windows and simulator Jacobians."""
+        if data.states is None or data.policy_draws is None:
             raise RuntimeError(
                 f"{self.name}: the round's rows were not collected by this strategy's "
-                "collect() (no recorded simulator states)"
+                "collect() (no recorded simulator states or policy draws)"
             )
-        batch = buffer.batch(idx)
-        jac = self.jacobians.linearize(self._round_states, batch.act)
-        windows = episode_windows(buffer.episode_id[idx], self.config.horizon)
+        batch = buffer.batch(data.rows)
+        jac = self.jacobians.linearize(data.states, batch.act)
+        windows = episode_windows(buffer.episode_id[data.rows], self.config.horizon)
         return LinearisedRound.build(batch.obs, batch.act, batch.next_obs,
-                                     self._noise(batch.obs, self._round_u), jac, windows)
+                                     self._noise(batch.obs, data.policy_draws), jac, windows)
 
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
         """Linearise the simulator at the round's rows, then ``policy_steps`` ascent steps on
-        the windows' true error; then merge new rows into the policy's obs normaliser."""
-        target = self._model_before_refit if self._model_before_refit is not None else model
-        self._model_before_refit = None
+        the windows' true error of ``observed`` (the model before its refit, before-refit
+        timing) or of the refitted ``model``; then merge new rows into the policy's obs
+        normaliser."""
+        target = observed if observed is not None else model
         require_method(target, "predict" if self.error_scale is not None else "loss", self.name)
-        idx = self.round_data(buffer)
-        if self._scores_before_refit(buffer) and target is model:
+        idx = data.rows
+        if self._scores_before_refit(data) and observed is None:
             raise self._unobserved_round()
         diagnostics: dict[str, float] = {"n_transitions": float(len(idx)),
                                          "rewards_before_refit": float(target is not model)}
         if len(idx):
             start = time.perf_counter()
-            data = self.linearised_round(buffer)
+            linearised = self.linearised_round(buffer, data)
             diagnostics["jacobian_s"] = time.perf_counter() - start
-            diagnostics.update(self._ascend(data, target))
+            diagnostics.update(self._ascend(linearised, target))
         diagnostics.update(entropy=float(self.policy.entropy().detach()),
                            log_std_mean=float(self.policy.log_std().detach().mean()))
         self._end_update(buffer)
-        self._round_states = np.zeros((0, self.jacobians.full_state_dim))
         return diagnostics
 
     def _ascend(self, data: LinearisedRound, model: Any) -> dict[str, float]:
@@ -265,14 +261,12 @@ class AdversarialPathwise(GaussianPolicyStrategy):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(optimizer=copy.deepcopy(self.optimizer.state_dict()),
-                     round_states=torch.as_tensor(self._round_states).clone())
+        state.update(optimizer=copy.deepcopy(self.optimizer.state_dict()))
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        self._round_states = state["round_states"].numpy().copy()
 
     def close(self) -> None:
         self.jacobians.close()

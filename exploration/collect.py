@@ -11,7 +11,7 @@ transition is recorded without the overhead. ``vectorization="async"`` uses Gymn
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -31,6 +31,7 @@ from advex.envs import (
 from advex.envs.contacts import ContactMonitor
 from advex.envs.frames import FrameError, FrameSpec, render_frame
 from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer, check_fits_in_memory
+from advex.exploration.round_data import RoundData
 from advex.types import Policy
 
 Vectorization = Literal["lean", "async"]
@@ -238,8 +239,6 @@ class Collector:
         self.env = make_vector_env(
             self.spec, self.n_envs, self.vectorization, self.episodes, frames=self.frames
         )
-        #: Simulator states of the last ``run(..., record_states=True)``.
-        self.last_states = np.zeros((0, 0), dtype=np.float64)
 
     @property
     def action_space(self) -> gym.spaces.Box:
@@ -262,11 +261,12 @@ class Collector:
         progress: bool = True,
         desc: str | None = None,
         record_states: bool = False,
-    ) -> ReplayBuffer:
-        """Append ``n_steps`` transitions (counted over all envs) to ``buffer``.
+    ) -> RoundData:
+        """Append ``n_steps`` transitions (counted over all envs) to ``buffer``; returns the
+        appended rows as a :class:`RoundData`.
 
-        ``record_states``: also keep each row's full simulator state before the step
-        (:func:`advex.envs.get_state`) in :attr:`last_states`, ``n_steps x state_size``
+        ``record_states``: also return each row's full simulator state before the step
+        (:func:`advex.envs.get_state`) as ``RoundData.states``, ``n_steps x state_size``
         float64, rows in buffer order (lean vectorization only: the async env's simulators
         live in other processes).
         """
@@ -364,11 +364,13 @@ class Collector:
             if filled % 1024 < n or filled == n_steps:
                 bar.update(filled - bar.n)
         bar.close()
-        if record_states:
-            self.last_states = np.concatenate(states)[:n_steps]
+        start = len(buffer)
         buffer.add(**rows)
         buffer.meta.setdefault("task", self.task)
-        return buffer
+        data = RoundData.appended(start, len(buffer), n_steps, f"collect {self.task}")
+        if record_states:
+            data = replace(data, states=np.concatenate(states)[:n_steps])
+        return data
 
     def close(self) -> None:
         self.env.close()
@@ -402,6 +404,7 @@ def collect(
     collector = Collector(spec, n_envs=n_envs, vectorization=vectorization, episodes=episodes,
                           frames=frames)
     try:
-        return collector.run(buffer, n_steps, seed, policy, progress=progress)
+        collector.run(buffer, n_steps, seed, policy, progress=progress)
+        return buffer
     finally:
         collector.close()

@@ -34,6 +34,7 @@ from advex.exploration.policy_strategy import (
     ascent_step,
     clone_tensors,
 )
+from advex.exploration.round_data import RoundData
 
 Surrogate = Literal["auto", "disagreement", "loss-predictor"]
 _SURROGATES = ("auto", "disagreement", "loss-predictor")
@@ -112,7 +113,9 @@ class DisagreementPathwise(GaussianPolicyStrategy):
             return torch.log(model.disagreement(obs, act) + self.config.disagreement_eps)
         return self.predictor(obs, act)
 
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
         """Refit the loss predictor if it is the surrogate, then ``policy_steps`` ascent steps
         on the imagined objective; then merge new rows into the policy's obs normaliser."""
         cfg = self.config
@@ -120,12 +123,12 @@ class DisagreementPathwise(GaussianPolicyStrategy):
         require_method(model, "predict", self.name)
         if len(buffer) == 0:
             raise ValueError(f"{self.name}.update: the buffer is empty (no start states)")
-        data = buffer.batch()
+        every = buffer.batch()
         diagnostics: dict[str, float] = {"surrogate_is_disagreement": float(kind ==
                                                                             "disagreement")}
         if kind == "loss-predictor":
-            diagnostics.update(self._fit_predictor(data.obs, data.act, data.next_obs, model))
-        lo, hi = data.obs.min(0), data.obs.max(0)
+            diagnostics.update(self._fit_predictor(every.obs, every.act, every.next_obs, model))
+        lo, hi = every.obs.min(0), every.obs.max(0)
         pad = cfg.state_margin * (hi - lo)
         lo_t = torch.as_tensor(lo - pad, dtype=torch.float32)
         hi_t = torch.as_tensor(hi + pad, dtype=torch.float32)
@@ -133,8 +136,8 @@ class DisagreementPathwise(GaussianPolicyStrategy):
         objectives, surrogates = [], []
         with frozen(model, self.predictor):
             for _ in range(cfg.policy_steps):
-                start = self.rng.integers(len(data), size=cfg.batch_size)
-                s = torch.as_tensor(data.obs[start])
+                start = self.rng.integers(len(every), size=cfg.batch_size)
+                s = torch.as_tensor(every.obs[start])
                 total = torch.zeros(cfg.batch_size)
                 for t in range(cfg.horizon):
                     a, _ = self.policy.rsample(s, self.generator)

@@ -52,6 +52,7 @@ from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.collect import uniform_actions
 from advex.exploration.model_access import require_method
+from advex.exploration.round_data import RoundData
 from advex.exploration.sb3_strategy import new_sb3_agent
 from advex.exploration.strategy import Strategy, StrategyConfig
 from advex.seeding import derive_seed, isolated_global_rngs
@@ -218,13 +219,13 @@ class MAXStrategy(Strategy):
         return agent
 
     def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
+                progress: bool = True) -> RoundData:
         """Re-derive the policy in the model refitted on every row so far (from the first
         round on: before it the model has seen nothing), then act with it."""
         self.agent = None
         if self.model is not None and len(buffer) > 0:
             self.agent = self._derive_policy(buffer, derive_seed(seed, "max"))
-        super().collect(collector, buffer, n_steps, seed, progress)
+        return super().collect(collector, buffer, n_steps, seed, progress)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = self._check_obs(obs)
@@ -234,9 +235,10 @@ class MAXStrategy(Strategy):
             act, _ = self.agent.predict(obs, deterministic=False)
         return np.clip(np.asarray(act, np.float32).reshape(len(obs), -1), self.low, self.high)
 
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
         self.bind_model(model)
-        self._clear_round()
         if math.isnan(self.last_utility):
             return {}
         return {"imagined_utility": self.last_utility}  # mean Jensen-Rényi per imagined step

@@ -42,23 +42,21 @@ from torch import nn
 
 from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
-from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
-from advex.exploration.policy_strategy import GaussianPolicyStrategy
-from advex.exploration.strategy import StrategyConfig
+from advex.exploration.gaussian_policy import GaussianPolicy
+from advex.exploration.policy_strategy import GaussianPolicyStrategy, PolicyLearnerConfig
+from advex.exploration.round_data import RoundData
 from advex.types import TransitionBatch
 
 
 @dataclass
-class ScoreFunctionConfig(GaussianPolicyConfig, StrategyConfig):
-    """Policy network (see :class:`GaussianPolicyConfig`) plus the PPO-style learner."""
+class ScoreFunctionConfig(PolicyLearnerConfig):
+    """Policy network (see :class:`GaussianPolicyConfig`) plus the PPO-style learner (its
+    return-to-go discounted by ``gamma`` = 0.9)."""
 
-    lr: float = 1e-3
     gamma: float = 0.9
     epochs: int = 8
     minibatch_size: int = 128
     clip_range: float = 0.2
-    ent_coef: float = 0.01
-    max_grad_norm: float = 0.5
     #: stop the epochs early once the approximate KL exceeds 1.5 x this (``None``: never).
     target_kl: float | None = 0.05
     normalize_rewards: bool = True
@@ -69,13 +67,9 @@ class ScoreFunctionConfig(GaussianPolicyConfig, StrategyConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         checks = {
-            "lr > 0": self.lr > 0,
-            "0 <= gamma <= 1": 0 <= self.gamma <= 1,
             "epochs >= 1": self.epochs >= 1,
             "minibatch_size >= 1": self.minibatch_size >= 1,
             "clip_range > 0": self.clip_range > 0,
-            "ent_coef >= 0": self.ent_coef >= 0,
-            "max_grad_norm > 0": self.max_grad_norm > 0,
             "target_kl > 0 or None": self.target_kl is None or self.target_kl > 0,
             "reward_chunk >= 1": self.reward_chunk >= 1,
         }
@@ -199,7 +193,6 @@ class ScoreFunctionStrategy(GaussianPolicyStrategy):
         super().__init__(spec, config, seed, episodes=episodes)
         self.learner = ScoreFunctionLearner(self.policy, config, self.generator)
         self.last_rewards = np.zeros(0, dtype=np.float64)
-        self._early_rewards: np.ndarray | None = None  # observe_round's, for this round
 
     @abc.abstractmethod
     def transition_rewards(self, batch: TransitionBatch, model: Any) -> np.ndarray:
@@ -208,11 +201,10 @@ class ScoreFunctionStrategy(GaussianPolicyStrategy):
     def check_model(self, model: Any) -> None:
         """Raise :class:`StrategyModelError` if ``model`` cannot give this strategy's reward."""
 
-    def _pre_squash(self, act: np.ndarray) -> tuple[np.ndarray, bool]:
-        """``u`` for the round's actions: the recorded draw if it reproduces them, else
+    def _pre_squash(self, act: np.ndarray, u: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        """``u`` for the round's actions: the recorded draw ``u`` if it reproduces them, else
         ``atanh``. Returns ``(u, recorded)``."""
-        u = self._round_u
-        if u.shape == act.shape:
+        if u is not None and u.shape == act.shape:
             center, half = self.policy.act_center.numpy(), self.policy.act_half.numpy()
             if np.allclose(center + half * np.tanh(u), act, atol=1e-5, rtol=0):
                 return u, True
@@ -229,31 +221,30 @@ class ScoreFunctionStrategy(GaussianPolicyStrategy):
             )
         return rewards
 
-    def observe_round(self, buffer: Any, model: Any) -> None:
-        """With before-refit rewards, score the round under the model that has not trained on
-        it yet (skipped in the first round, when that model has seen no data)."""
-        self._early_rewards = None
-        if self._scores_before_refit(buffer):
-            self.check_model(model)
-            self._early_rewards = self._checked_rewards(buffer, self.round_data(buffer), model)
-
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
-        """Reward the latest round's transitions (under the model before or after its refit,
-        see :attr:`rewards_before_refit`) and take the policy's ascent steps; then merge the
-        new rows into the obs normaliser."""
+    def observe_round(self, buffer: Any, model: Any, data: RoundData) -> np.ndarray:
+        """The round's rewards under the model that has not trained on it yet (before-refit
+        timing: the loop calls this from the second round on)."""
         self.check_model(model)
-        idx = self.round_data(buffer)
+        return self._checked_rewards(buffer, data.rows, model)
+
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
+        """Reward the round's transitions (``observed``: their rewards under the model before
+        its refit, else computed now under the refitted one; see :attr:`rewards_before_refit`)
+        and take the policy's ascent steps; then merge the new rows into the obs normaliser."""
+        self.check_model(model)
+        idx = data.rows
         diagnostics: dict[str, float] = {"n_transitions": float(len(idx))}
-        early, self._early_rewards = self._early_rewards, None
         if len(idx):
             batch = buffer.batch(idx)
-            if self._scores_before_refit(buffer) and early is None:
+            if self._scores_before_refit(data) and observed is None:
                 raise self._unobserved_round()
-            used_early = early is not None
-            rewards = early if early is not None else self._checked_rewards(buffer, idx, model)
-            diagnostics["rewards_before_refit"] = float(used_early)
+            rewards = (np.asarray(observed, np.float64) if observed is not None
+                       else self._checked_rewards(buffer, idx, model))
+            diagnostics["rewards_before_refit"] = float(observed is not None)
             self.last_rewards = rewards
-            u, recorded = self._pre_squash(batch.act)
+            u, recorded = self._pre_squash(batch.act, data.policy_draws)
             diagnostics.update(
                 self.learner.update(batch.obs, u, rewards, buffer.episode_id[idx])
             )

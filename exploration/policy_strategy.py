@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from torch import nn
 from advex.config import require
 from advex.envs import EpisodeMode, TaskSpec
 from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import Strategy, StrategyConfig
 
 
@@ -31,16 +32,12 @@ def clone_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 @dataclass
-class PathwiseAscentConfig(GaussianPolicyConfig, StrategyConfig):
-    """The policy plus the ascent settings both pathwise learners share (Adam ``lr``,
-    ``horizon`` steps per rollout, discount ``gamma``, ``policy_steps`` per round of
-    ``batch_size`` rollouts, entropy bonus, gradient-norm clip)."""
+class PolicyLearnerConfig(GaussianPolicyConfig, StrategyConfig):
+    """The policy plus what every learner of it sets: Adam ``lr``, discount ``gamma``,
+    entropy bonus ``ent_coef``, gradient-norm clip ``max_grad_norm``."""
 
     lr: float = 1e-3
-    horizon: int = 3
     gamma: float = 1.0
-    policy_steps: int = 8
-    batch_size: int = 64
     ent_coef: float = 0.01
     max_grad_norm: float = 0.5
 
@@ -48,12 +45,27 @@ class PathwiseAscentConfig(GaussianPolicyConfig, StrategyConfig):
         super().__post_init__()
         require(type(self).__name__, {
             "lr > 0": self.lr > 0,
-            "horizon >= 1": self.horizon >= 1,
             "0 <= gamma <= 1": 0 <= self.gamma <= 1,
-            "policy_steps >= 0": self.policy_steps >= 0,
-            "batch_size >= 1": self.batch_size >= 1,
             "ent_coef >= 0": self.ent_coef >= 0,
             "max_grad_norm > 0": self.max_grad_norm > 0,
+        })
+
+
+@dataclass
+class PathwiseAscentConfig(PolicyLearnerConfig):
+    """The ascent settings both pathwise learners share: ``horizon`` steps per rollout,
+    ``policy_steps`` per round of ``batch_size`` rollouts (undiscounted by default)."""
+
+    horizon: int = 3
+    policy_steps: int = 8
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(type(self).__name__, {
+            "horizon >= 1": self.horizon >= 1,
+            "policy_steps >= 0": self.policy_steps >= 0,
+            "batch_size >= 1": self.batch_size >= 1,
         })
 
 
@@ -71,6 +83,9 @@ def ascent_step(objective: torch.Tensor, params: list[nn.Parameter],
 class GaussianPolicyStrategy(Strategy):
     """A strategy acting with its own :class:`GaussianPolicy` (abstract: no ``update``)."""
 
+    #: Whether its rounds record each row's simulator state (``RoundData.states``).
+    records_states: ClassVar[bool] = False
+
     def __init__(
         self,
         spec: TaskSpec,
@@ -85,15 +100,14 @@ class GaussianPolicyStrategy(Strategy):
         self.policy = GaussianPolicy(
             spec.obs_dim, spec.act_dim, self.low, self.high, config, self.generator
         )
-        self._round_u = np.zeros((0, spec.act_dim), dtype=np.float32)
         self._obs_seen = 0  # buffer rows already merged into the policy's obs normaliser
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.policy.sample(self._check_obs(obs), self.rng)[0]
 
     def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
-        """Collect with the policy, remembering each action's pre-squash ``u``."""
+                progress: bool = True) -> RoundData:
+        """Collect with the policy; the round records each action's pre-squash draw ``u``."""
         drawn: list[np.ndarray] = []
 
         def recording_policy(obs: np.ndarray) -> np.ndarray:
@@ -101,57 +115,31 @@ class GaussianPolicyStrategy(Strategy):
             drawn.append(u)
             return act
 
-        self._begin_round(buffer)
-        collector.run(buffer, n_steps, seed, policy=recording_policy, progress=progress,
-                      desc=f"{self.name} {self.spec.name}", **self._run_options())
-        self._end_round(buffer, n_steps)
+        data = collector.run(buffer, n_steps, seed, policy=recording_policy, progress=progress,
+                             desc=f"{self.name} {self.spec.name}",
+                             record_states=self.records_states)
         # The collector keeps rows in call order and drops the surplus of the last call.
-        self._round_u = np.concatenate(drawn)[:n_steps].astype(np.float32)
-        self._after_collect(collector)
+        return data.with_draws(np.concatenate(drawn)[:n_steps].astype(np.float32))
 
-    def _run_options(self) -> dict[str, Any]:
-        """Extra keyword arguments of ``collector.run`` (none here)."""
-        return {}
-
-    def _after_collect(self, collector: Any) -> None:
-        """Keep what the collector recorded besides the rows (nothing here)."""
-
-    @property
-    def rewards_before_refit(self) -> bool:
-        """Whether the adversary scores a round with the model before it refits on it
-        (:meth:`observe_round`) rather than after (``update``); False here."""
-        return False
-
-    def _scores_before_refit(self, buffer: Any) -> bool:
-        """Whether the round just collected is scored before the refit: before-refit timing,
-        and earlier rounds the model has trained on (in the first it has seen no data)."""
-        idx = self.round_data(buffer)
-        return self.rewards_before_refit and len(idx) > 0 and int(idx[0]) > 0
-
-    def _unobserved_round(self) -> ValueError:
-        return ValueError(
-            f"{self.name} with before-refit rewards: call observe_round(buffer, model) after "
-            "collect and before the model refits on the round"
-        )
+    def _scores_before_refit(self, data: RoundData) -> bool:
+        """Whether ``data`` must have been scored before the refit: before-refit timing, and
+        earlier rounds the model has trained on (in the first it has seen no data)."""
+        return self.rewards_before_refit and data.follows_earlier_data
 
     def _end_update(self, buffer: Any) -> None:
         """After learning: merge the rows not yet seen into the policy's obs normaliser (only
-        now, so the round was learned with the statistics it was collected with) and forget
-        the round."""
+        now, so the round was learned with the statistics it was collected with)."""
         if len(buffer) > self._obs_seen:
             self.policy.obs_normalizer.update(
                 buffer.batch(np.arange(self._obs_seen, len(buffer))).obs
             )
             self._obs_seen = len(buffer)
-        self._clear_round()
-        self._round_u = np.zeros((0, self.spec.act_dim), dtype=np.float32)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(
             policy=clone_tensors(self.policy.state_dict()),
             torch_generator=self.generator.get_state(),
-            round_u=torch.as_tensor(self._round_u).clone(),
             obs_seen=self._obs_seen,
         )
         return state
@@ -160,5 +148,4 @@ class GaussianPolicyStrategy(Strategy):
         super().load_state_dict(state)
         self.policy.load_state_dict(clone_tensors(state["policy"]))
         self.generator.set_state(state["torch_generator"].clone())
-        self._round_u = state["round_u"].numpy().astype(np.float32).copy()
         self._obs_seen = int(state["obs_seen"])

@@ -7,7 +7,6 @@ generator; nothing is learned between rounds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -29,7 +28,3 @@ class RandomStrategy(Strategy):
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return uniform_actions(self.rng, self.low, self.high, len(self._check_obs(obs)))
-
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
-        self._clear_round()
-        return {}

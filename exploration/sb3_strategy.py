@@ -43,6 +43,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from advex.envs import EpisodeMode, TaskSpec, make_env
 from advex.envs.contacts import ContactMonitor
 from advex.exploration.buffer import CONTACT_COLUMN
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import Strategy, StrategyConfig
 from advex.seeding import isolated_global_rngs
 
@@ -207,7 +208,7 @@ class SB3Strategy(Strategy):
         return np.clip(np.asarray(act, np.float32).reshape(len(obs), -1), self.low, self.high)
 
     def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
+                progress: bool = True) -> RoundData:
         """``agent.learn(n_steps)`` on the recorded env; appends exactly ``n_steps`` rows.
         ``collector`` and ``seed`` are not used: SB3 steps its own env, seeded at
         construction, and continues its episodes across rounds."""
@@ -231,7 +232,7 @@ class SB3Strategy(Strategy):
             self.recorder.next_episode_id = max(first_free, self.recorder.episode_id + 1)
         else:
             self.recorder.episode_id, self.recorder.next_episode_id = first_free, first_free + 1
-        self._begin_round(buffer)
+        start = len(buffer)
         callback = _StopMidRollout(self.recorder, n_steps) if isinstance(self.agent,
                                                                             PPO) else None
         self.recorder.recording = True
@@ -250,12 +251,13 @@ class SB3Strategy(Strategy):
             del rows[CONTACT_COLUMN]
         buffer.add(**rows)
         self._rows_in_buffer = len(buffer)
-        self._end_round(buffer, n_steps)
+        return RoundData.appended(start, len(buffer), n_steps, self.name)
 
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
+    def update(
+        self, buffer: Any, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
         """Nothing to learn from the model (the agent learns its reward while collecting);
         reports the mean return of recent finished episodes."""
-        self._clear_round()
         episodes = list(self.agent.ep_info_buffer or [])
         if not episodes:
             return {}

@@ -6,11 +6,17 @@ model. The experiment loop is the same for all of them::
     strategy = make_strategy("adversarial-sf", task, config, seed)
     strategy.set_error_scale(coverage.delta_scale())  # optional: the yardstick's error units
     for round in rounds:
-        strategy.collect(collector, buffer, n_steps, seed=round_seed)   # real env steps
-        strategy.observe_round(buffer, model)                           # model before refit
-        model.fit(buffer)                                               # the model's min step
-        diagnostics = strategy.update(buffer, model)                    # the strategy's max step
+        data = strategy.collect(collector, buffer, n_steps, seed=round_seed)  # real env steps
+        observed = None
+        if strategy.rewards_before_refit and data.follows_earlier_data:
+            observed = strategy.observe_round(buffer, model, data)  # model before the refit
+        model.fit(buffer)                                          # the model's min step
+        diagnostics = strategy.update(buffer, model, data, observed)  # the strategy's max step
         checkpoint(strategy.state_dict())
+
+The loop owns the round: ``collect`` returns a :class:`~advex.exploration.round_data.
+RoundData` (the rows, the policy's draws, simulator states) and the loop passes it on, and it
+owns reward timing (whether the model is consulted before it refits on the round).
 
 Checkpoints: :meth:`Strategy.state_dict` holds only tensors, python scalars, strings, bytes,
 lists and dicts (numpy generator states are dicts of ints), so ``torch.save`` / ``torch.load(
@@ -38,6 +44,7 @@ from advex.envs import EpisodeMode, TaskSpec, check_episode_mode, get_task, make
 if TYPE_CHECKING:
     from advex.exploration.buffer import ReplayBuffer
     from advex.exploration.collect import Collector
+    from advex.exploration.round_data import RoundData
 
 #: Strategy name -> ``"module:Class"`` (imported on first use).
 STRATEGIES: dict[str, str] = {
@@ -83,11 +90,6 @@ def untrusted_resume_message(strategy: str, folder: object) -> str:
 class StrategyConfig:
     """Base of every strategy's config dataclass (each strategy names its own subclass in
     ``Strategy.config_cls``; ``random`` needs no fields)."""
-
-
-def list_strategies() -> list[str]:
-    """Valid strategy names, registry order."""
-    return list(STRATEGIES)
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
@@ -137,11 +139,6 @@ def strategy_class(name: str) -> type[Strategy]:
     for part in class_name.split("."):
         target = getattr(target, part)
     return target
-
-
-def default_config(name: str) -> StrategyConfig:
-    """A fresh default config of strategy ``name``."""
-    return strategy_class(name).config_cls()
 
 
 def config_from_dict(name: str, values: Mapping[str, Any]) -> StrategyConfig:
@@ -227,10 +224,6 @@ class Strategy(abc.ABC):
         self.seed = int(seed)
         self.low, self.high = action_bounds(spec)
         self.rng = np.random.default_rng(self.seed)
-        # Rows [round_start, round_end) of the buffer are the ones this strategy's last
-        # collect() appended; -1 means "no round collected since the last update".
-        self._round_start = -1
-        self._round_end = -1
         #: Per-dimension ``O`` scale of the error the true-loss adversaries maximise (the
         #: yardstick's delta scale when the experiment sets it; ``None``: the model's own).
         self.error_scale: np.ndarray | None = None
@@ -275,10 +268,10 @@ class Strategy(abc.ABC):
         n_steps: int,
         seed: int,
         progress: bool = True,
-    ) -> None:
-        """Append ``n_steps`` real transitions from this strategy's policy to ``buffer``."""
-        self._begin_round(buffer)
-        collector.run(
+    ) -> RoundData:
+        """Append ``n_steps`` real transitions from this strategy's policy to ``buffer``;
+        returns the round (the loop hands it to :meth:`observe_round` and :meth:`update`)."""
+        return collector.run(
             buffer,
             n_steps,
             seed,
@@ -286,28 +279,6 @@ class Strategy(abc.ABC):
             progress=progress,
             desc=f"{self.name} {self.spec.name}",
         )
-        self._end_round(buffer, n_steps)
-
-    def _begin_round(self, buffer: ReplayBuffer) -> None:
-        self._round_start = len(buffer)
-
-    def _end_round(self, buffer: ReplayBuffer, n_steps: int) -> None:
-        self._round_end = len(buffer)
-        if self._round_end - self._round_start != n_steps:
-            raise RuntimeError(
-                f"{self.name}: expected {n_steps} new rows, buffer grew by "
-                f"{self._round_end - self._round_start}"
-            )
-
-    def round_data(self, buffer: ReplayBuffer) -> np.ndarray:
-        """Row indices of the transitions the last :meth:`collect` appended (empty if none
-        since the last update, or if the buffer no longer holds them)."""
-        if self._round_start < 0 or self._round_end > len(buffer):
-            return np.zeros(0, dtype=np.int64)
-        return np.arange(self._round_start, self._round_end, dtype=np.int64)
-
-    def _clear_round(self) -> None:
-        self._round_start = self._round_end = -1
 
     # ------------------------------------------------------------------ learning
     def bind_model(self, model: Any) -> None:
@@ -316,15 +287,34 @@ class Strategy(abc.ABC):
         loop refits the model in place. A no-op here."""
         return None
 
-    def observe_round(self, buffer: ReplayBuffer, model: Any) -> None:
-        """See the round just collected under the model *before* it refits on it (held-out
-        errors); called between :meth:`collect` and the refit. A no-op here."""
+    @property
+    def rewards_before_refit(self) -> bool:
+        """Whether this strategy scores a round under the model *before* it refits on it
+        (held-out errors). The loop then calls :meth:`observe_round` between :meth:`collect`
+        and the refit, from the second round on (:attr:`RoundData.follows_earlier_data`), and
+        passes what it returned to :meth:`update`. False here."""
+        return False
+
+    def observe_round(self, buffer: ReplayBuffer, model: Any, data: RoundData) -> Any:
+        """What this strategy keeps of the round under the model before its refit (rewards, a
+        copy of the model); see :attr:`rewards_before_refit`. Nothing here."""
         return None
 
-    def update(self, buffer: ReplayBuffer, model: Any) -> dict[str, float]:
-        """Learn from the refitted ``model`` once per round; returns diagnostics."""
-        self._clear_round()
+    def update(
+        self, buffer: ReplayBuffer, model: Any, data: RoundData, observed: Any = None
+    ) -> dict[str, float]:
+        """Learn from round ``data`` and the refitted ``model`` once per round (``observed``:
+        what :meth:`observe_round` returned before the refit, if the loop called it); returns
+        diagnostics."""
         return {}
+
+    def _unobserved_round(self) -> ValueError:
+        """The error of an update that needed :meth:`observe_round` before the refit."""
+        return ValueError(
+            f"{self.name} scores rounds before the refit: pass update() what "
+            "observe_round(buffer, model, data) returned after collect and before the model "
+            "refits on the round"
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -334,7 +324,6 @@ class Strategy(abc.ABC):
             "task": self.spec.name,
             "seed": self.seed,
             "rng": self.rng.bit_generator.state,
-            "round": [self._round_start, self._round_end],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -346,7 +335,8 @@ class Strategy(abc.ABC):
                 )
         self.seed = int(state["seed"])
         self.rng.bit_generator.state = state["rng"]
-        self._round_start, self._round_end = (int(x) for x in state["round"])
+        # (checkpoints written before rounds were data also hold "round": nothing to restore,
+        # a checkpoint is taken after the round's update)
 
     # ------------------------------------------------------------------ resources
     def close(self) -> None:

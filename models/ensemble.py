@@ -216,6 +216,17 @@ class EnsembleModel(TransitionModel):
         return self.config.num_members
 
     @property
+    def num_groups(self) -> int:
+        """Independent ensembles held: one (a :class:`~advex.models.stacked.StackedEnsemble`
+        holds several, each with its own log-variance bounds and elites)."""
+        return 1
+
+    @property
+    def group_size(self) -> int:
+        """Members per independent ensemble."""
+        return self.config.num_members
+
+    @property
     def bootstrap(self) -> bool:
         return self.config.bootstrap
 
@@ -246,12 +257,15 @@ class EnsembleModel(TransitionModel):
 
     def forward_logvar(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised input ``B x (O+A)`` or ``E x B x (O+A)`` -> ``(mean, logvar)``, each
-        ``E x B x O``, log-variance soft-bounded to ``[min_logvar, max_logvar]``."""
+        ``E x B x O``, log-variance soft-bounded to ``[min_logvar, max_logvar]`` (each group's
+        own bounds: they broadcast against ``G x E/G x B x O``)."""
         h = x_norm
         for layer in self.hidden:
             h = self.activation(layer(h))
         mean, logvar = self.output(h).chunk(2, dim=-1)
-        return mean, soft_bound_logvar(logvar, self.min_logvar, self.max_logvar)
+        grouped = logvar.reshape(self.num_groups, self.group_size, *logvar.shape[1:])
+        grouped = soft_bound_logvar(grouped, self.min_logvar, self.max_logvar)
+        return mean, grouped.reshape(logvar.shape)
 
     def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = self.forward_logvar(x_norm)
@@ -260,15 +274,19 @@ class EnsembleModel(TransitionModel):
     def _combine_members(
         self, mean: torch.Tensor, var: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        elite_mean, elite_var = mean[self.elite_idx], var[self.elite_idx]
+        elite_mean, elite_var = mean[self._elite_members()], var[self._elite_members()]
         mix_mean = elite_mean.mean(dim=0)
         mix_var = elite_var.mean(dim=0) + elite_mean.var(dim=0, correction=0)
         return mix_mean, mix_var
 
+    def _elite_members(self) -> torch.Tensor:
+        """Indices of the members :meth:`predict` mixes."""
+        return self.elite_idx
+
     def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Gaussian NLL (up to constants) per member, mean over rows and dims, summed over
-        members, plus the log-variance bound penalty. Normalised ``E x b x (O+A)`` inputs and
-        ``E x b x O`` targets."""
+        members, plus the log-variance bound penalty (summed over groups' bounds). Normalised
+        ``E x b x (O+A)`` inputs and ``E x b x O`` targets."""
         mean, logvar = self.forward_logvar(inputs)
         nll = summed_member_nll(mean, logvar, targets)
         bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
@@ -276,11 +294,11 @@ class EnsembleModel(TransitionModel):
 
     @torch.no_grad()
     def after_fit(self, member_dim_mse: torch.Tensor) -> None:
-        """Elites: the ``num_elites`` members with the lowest validation MSE (kept sorted by
-        member index so the choice is deterministic and order-independent)."""
-        scores = member_dim_mse.mean(dim=-1)
-        best = torch.argsort(scores, stable=True)[: self.config.num_elites]
-        self.elite_idx.copy_(torch.sort(best).values)
+        """Elites of each group: its ``num_elites`` members with the lowest validation MSE (kept
+        sorted by member index so the choice is deterministic and order-independent)."""
+        scores = member_dim_mse.mean(dim=-1).reshape(self.num_groups, self.group_size)
+        best = torch.argsort(scores, dim=1, stable=True)[:, : self.config.num_elites]
+        self.elite_idx.copy_(torch.sort(best, dim=1).values.reshape(self.elite_idx.shape))
 
     def predict_members(self, obs: ArrayOrTensor, act: ArrayOrTensor) -> tuple[Any, Any]:
         """Every member's next-state ``(mean, var)`` in raw units, each ``E x B x O``

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from advex.models.normalizer import Normalizer
 from advex.seeding import isolated_global_rngs
 
 from .generative_data import (
@@ -174,11 +175,9 @@ class GAN(CheckpointMixin, nn.Module):
     networks work on standardised data, and the statistics are saved with the weights.
     """
 
-    checkpoint_file = checkpoint_format("gan")
+    # v2: the data statistics live in a Normalizer (``normalizer.mean``/``.std``)
+    checkpoint_file = checkpoint_format("gan", version=2)
     config_type = GANConfig
-
-    data_mean: torch.Tensor  # buffers (declared for type checkers)
-    data_std: torch.Tensor
 
     def __init__(self, config: GANConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
@@ -191,8 +190,8 @@ class GAN(CheckpointMixin, nn.Module):
             # over the last ~1/(1-ema) steps lands near the orbit's centre (Yazici et al. 2019).
             self.generator_average = _tanh_mlp(cfg.noise_dim, cfg.generator_hidden, cfg.data_dim)
         self.generator_average.requires_grad_(False)
-        self.register_buffer("data_mean", torch.zeros(cfg.data_dim))
-        self.register_buffer("data_std", torch.ones(cfg.data_dim))
+        #: standardises data per dim when ``config.normalize`` (identity until fitted)
+        self.normalizer = Normalizer(cfg.data_dim)
         seeded_init_(self, seed)
         self.generator_average.load_state_dict(self.generator.state_dict())
 
@@ -227,12 +226,7 @@ class GAN(CheckpointMixin, nn.Module):
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             fake = self.generate_normalized(self.sample_noise(n, gen))
-        return fake * self.data_std + self.data_mean
-
-    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        """``D(x)`` in ``(0, 1)``: probability that raw-unit ``x`` (``B x D``) is real, ``B``."""
-        x_n = (torch.as_tensor(x, dtype=torch.float32) - self.data_mean) / self.data_std
-        return torch.sigmoid(self.discriminator(x_n)).squeeze(-1)
+        return self.normalizer.denormalize(fake)
 
     # ----------------------------------------------------------------------------- training
     def _pretrain_discriminator(
@@ -284,10 +278,8 @@ class GAN(CheckpointMixin, nn.Module):
                 f"GAN.fit: data has {data.shape[1]} columns, config.data_dim={cfg.data_dim}"
             )
         if cfg.normalize:
-            self.data_mean.copy_(data.mean(dim=0))
-            std = data.std(dim=0) if len(data) > 1 else torch.ones(cfg.data_dim)
-            self.data_std.copy_(std.clamp_min(1e-6))
-        data_n = (data - self.data_mean) / self.data_std
+            self.normalizer.fit(data)
+        data_n = self.normalizer.normalize(data)
         gen = torch.Generator().manual_seed(seed)
         history = GANHistory()
 
@@ -295,10 +287,10 @@ class GAN(CheckpointMixin, nn.Module):
             if density is None:
                 norm_density = gaussian_kde_density(data_n)
             else:
-                jacobian = self.data_std.prod()  # p_n(x_n) = p_raw(x) * prod(std)
+                jacobian = self.normalizer.std.prod()  # p_n(x_n) = p_raw(x) * prod(std)
 
                 def norm_density(x_n: torch.Tensor) -> torch.Tensor:
-                    return density(x_n * self.data_std + self.data_mean) * jacobian
+                    return density(self.normalizer.denormalize(x_n)) * jacobian
 
             self._pretrain_discriminator(data_n, norm_density, gen, history, progress)
 

@@ -2,7 +2,7 @@
 
 ``error(s, a, s') = mean_d ((f_mean(s, a)_d - s'_d) / scale_d)^2``: the squared error of the
 model's mean next state, each dimension divided by a per-dimension scale of the one-step delta
-``s' - s``, averaged over dimensions. The yardstick (:mod:`advex.analysis.metrics`,
+``s' - s``, averaged over dimensions. The yardstick (:mod:`advex.engine.metrics`,
 ``mse_1step``) uses the coverage set's delta std as ``scale``; the true-loss adversaries use the
 same vector when the experiment hands it to them, and the model's own training delta std
 otherwise (then the error equals ``TransitionModel.loss``).

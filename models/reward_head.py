@@ -28,10 +28,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from advex.envs import TaskSpec, check_dims, get_task
-from advex.exploration.buffer import ReplayBuffer
 from advex.models.mlp_builder import build_mlp, uniform_init
 from advex.models.normalizer import Normalizer
-from advex.types import RewardFn, TermFn
+from advex.types import RewardFn, TermFn, TransitionData
 
 
 @dataclass
@@ -115,7 +114,7 @@ class TerminationHead(_Head):
         return self.probability(act, next_obs) > 0.5
 
 
-def _tensors(buffer: ReplayBuffer, rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+def _tensors(buffer: TransitionData, rows: np.ndarray) -> tuple[torch.Tensor, ...]:
     batch = buffer.batch(rows)
     return (
         torch.as_tensor(batch.act),
@@ -164,7 +163,7 @@ def _fit(
     return best
 
 
-def _split(buffer: ReplayBuffer, config: HeadConfig) -> tuple[np.ndarray, np.ndarray]:
+def _split(buffer: TransitionData, config: HeadConfig) -> tuple[np.ndarray, np.ndarray]:
     if len(buffer) < 10:
         raise ValueError(
             f"learning a reward needs at least 10 transitions, the buffer has {len(buffer)}"
@@ -175,7 +174,7 @@ def _split(buffer: ReplayBuffer, config: HeadConfig) -> tuple[np.ndarray, np.nda
     return train, val
 
 
-def fit_reward_head(buffer: ReplayBuffer, config: HeadConfig | None = None) -> RewardHead:
+def fit_reward_head(buffer: TransitionData, config: HeadConfig | None = None) -> RewardHead:
     """A :class:`RewardHead` fitted on the buffer's ``(act, next_obs) -> reward``."""
     config = config or HeadConfig()
     train, val = _split(buffer, config)
@@ -204,7 +203,7 @@ class _WeightedBCE(nn.Module):
 
 
 def fit_termination_head(
-    buffer: ReplayBuffer, config: HeadConfig | None = None
+    buffer: TransitionData, config: HeadConfig | None = None
 ) -> TerminationHead:
     """A :class:`TerminationHead` fitted on the buffer's ``(act, next_obs) -> terminated``."""
     config = config or HeadConfig()
@@ -225,7 +224,7 @@ def fit_termination_head(
 
 def task_functions(
     task: str | TaskSpec,
-    buffer: ReplayBuffer | None = None,
+    buffer: TransitionData | None = None,
     config: HeadConfig | None = None,
 ) -> tuple[RewardFn, TermFn, str]:
     """``(reward_fn, term_fn, source)`` for planning on ``task``.

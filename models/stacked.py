@@ -16,25 +16,21 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from advex.models.base import TransitionModel, make_activation
-from advex.models.ensemble import (
-    EnsembleConfig,
-    EnsembleLinear,
-    EnsembleModel,
-    soft_bound_logvar,
-    summed_member_nll,
-)
+from advex.models.ensemble import EnsembleConfig, EnsembleLinear, EnsembleModel
 
 
-class StackedEnsemble(TransitionModel):
+class StackedEnsemble(EnsembleModel):
     """``G`` ensembles of the same architecture, one per config in ``configs`` (which may
     differ only in ``seed``), as ``G * E`` members. Member ``g * E + e`` is member ``e`` of
-    group ``g``; ``predict`` is not meant for use (it mixes every group's elites); evaluate the
-    groups through :meth:`unstack`."""
+    group ``g``. Forward pass, loss and elite choice are :class:`EnsembleModel`'s, per group;
+    ``predict`` is not meant for use (it mixes every group's elites); evaluate the groups
+    through :meth:`unstack`."""
 
     kind = "ensemble-stack"
     elite_idx: torch.Tensor
@@ -46,8 +42,11 @@ class StackedEnsemble(TransitionModel):
         for config in configs[1:]:
             if dataclasses.replace(config, seed=first.seed) != first:
                 raise ValueError("StackedEnsemble: configs may differ only in seed")
-        super().__init__(obs_dim, act_dim, first, normalizer_eps=first.normalizer_eps)
+        # Not EnsembleModel.__init__: the layers are built below, G x E members wide, with
+        # each group's initial weights copied from the ensemble it stands for.
+        TransitionModel.__init__(self, obs_dim, act_dim, first, normalizer_eps=first.normalizer_eps)
         self.configs = list(configs)
+        self._gathered = None
         singles = [EnsembleModel(obs_dim, act_dim, config) for config in configs]
         g, e = len(singles), first.num_members
         sizes = [obs_dim + act_dim, *first.hidden_sizes]
@@ -71,6 +70,10 @@ class StackedEnsemble(TransitionModel):
         """Not a file format: save the ensembles :meth:`unstack` returns instead."""
         raise NotImplementedError("StackedEnsemble.save: unstack() and save each ensemble")
 
+    def predict_by_member(self, *args: Any, **kwargs: Any) -> Any:
+        """Not for planning: unstack() and plan with one ensemble."""
+        raise NotImplementedError("StackedEnsemble.predict_by_member: unstack() first")
+
     # ------------------------------------------------------------------ structure
     @property
     def num_groups(self) -> int:
@@ -85,47 +88,13 @@ class StackedEnsemble(TransitionModel):
         return self.num_groups * self.group_size
 
     @property
-    def bootstrap(self) -> bool:
-        return self.config.bootstrap
-
-    @property
     def group_sizes(self) -> tuple[int, ...]:
         return (self.group_size,) * self.num_groups
 
-    def _layers(self) -> list[EnsembleLinear]:
-        return [*self.hidden, self.output]
-
-    # ------------------------------------------------------------------ forward and loss
-    def forward_logvar(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised input ``B x (O+A)`` or ``GE x B x (O+A)`` -> ``(mean, logvar)``, each
-        ``GE x B x O``, each group's log-variance soft-bounded by its own bounds."""
-        h = x_norm
-        for layer in self.hidden:
-            h = self.activation(layer(h))
-        mean, logvar = self.output(h).chunk(2, dim=-1)
-        grouped = logvar.reshape(self.num_groups, self.group_size, *logvar.shape[1:])
-        grouped = soft_bound_logvar(grouped, self.min_logvar, self.max_logvar)
-        return mean, grouped.reshape(logvar.shape)
-
-    def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, logvar = self.forward_logvar(x_norm)
-        return mean, logvar.exp()
-
-    def _combine_members(
-        self, mean: torch.Tensor, var: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.elite_idx + self.group_size * torch.arange(self.num_groups)[:, None]
-        elite_mean, elite_var = mean[idx.flatten()], var[idx.flatten()]
-        return elite_mean.mean(dim=0), elite_var.mean(dim=0) + elite_mean.var(0, correction=0)
-
-    def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Sum over groups of :meth:`EnsembleModel.train_loss` (NLL summed over members plus
-        each group's log-variance bound penalty). Normalised ``GE x b x (O+A)`` inputs and
-        ``GE x b x O`` targets."""
-        mean, logvar = self.forward_logvar(inputs)
-        nll = summed_member_nll(mean, logvar, targets)
-        bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()
-        return nll + self.config.logvar_penalty * bound_penalty
+    def _elite_members(self) -> torch.Tensor:
+        """Every group's elites, as member indices (``elite_idx`` is ``G x num_elites``)."""
+        offsets = self.group_size * torch.arange(self.num_groups, device=self.elite_idx.device)
+        return (self.elite_idx + offsets[:, None]).flatten()
 
     # ------------------------------------------------------------------ groups
     def merge_group_states(
@@ -148,13 +117,6 @@ class StackedEnsemble(TransitionModel):
                 for g in range(1, self.num_groups):
                     value[g] = states[g][key][g]
         return merged
-
-    @torch.no_grad()
-    def after_fit(self, member_dim_mse: torch.Tensor) -> None:
-        """Each group's elites: its ``num_elites`` members with the lowest validation MSE."""
-        scores = member_dim_mse.mean(dim=-1).reshape(self.num_groups, self.group_size)
-        best = torch.argsort(scores, dim=1, stable=True)[:, : self.config.num_elites]
-        self.elite_idx.copy_(torch.sort(best, dim=1).values)
 
     @torch.no_grad()
     def unstack(self) -> list[EnsembleModel]:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from advex.types import TransitionBatch
+from advex.types import TransitionBatch, TransitionData
 
 if TYPE_CHECKING:
     from advex.models.base import TransitionModel
@@ -140,13 +140,13 @@ def _rows(batch: TransitionBatch, idx: np.ndarray) -> TransitionBatch:
 
 
 def _resolve_data(
-    data: Any, val: TransitionBatch | None, config: TrainConfig
+    data: TransitionData | TransitionBatch, val: TransitionBatch | None, config: TrainConfig
 ) -> tuple[TransitionBatch, TransitionBatch | None]:
     if isinstance(data, TransitionBatch):
         if val is not None:
             return data, val
         return split_batch(data, config.val_fraction, config.split_seed)
-    if hasattr(data, "split") and hasattr(data, "batch"):  # a ReplayBuffer (duck-typed)
+    if isinstance(data, TransitionData):  # a ReplayBuffer, or any store like one
         if val is not None:
             return data.batch(None), val
         train_idx, val_idx = data.split(config.val_fraction, seed=config.split_seed)
@@ -219,7 +219,7 @@ def fused_adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: fl
 
 def fit_model(
     model: TransitionModel,
-    data: Any,
+    data: TransitionData | TransitionBatch,
     config: TrainConfig | None = None,
     *,
     seed: int | Sequence[int] = 0,

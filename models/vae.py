@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from advex.models.normalizer import Normalizer
 from advex.seeding import isolated_global_rngs
 
 from .generative_data import (
@@ -176,11 +177,9 @@ class VAE(CheckpointMixin, nn.Module):
     *raw* data (the normaliser's Jacobian is included), so values are comparable across models.
     """
 
-    checkpoint_file = checkpoint_format("vae")
+    # v2: the data statistics live in a Normalizer (``normalizer.mean``/``.std``)
+    checkpoint_file = checkpoint_format("vae", version=2)
     config_type = VAEConfig
-
-    data_mean: torch.Tensor  # buffers (declared for type checkers)
-    data_std: torch.Tensor
 
     def __init__(self, config: VAEConfig | None = None, *, seed: int = 0) -> None:
         super().__init__()
@@ -189,8 +188,8 @@ class VAE(CheckpointMixin, nn.Module):
         with isolated_global_rngs():
             self.encoder = _mlp(cfg.input_dim, cfg.hidden_sizes, 2 * cfg.latent_dim)
             self.decoder = _mlp(cfg.latent_dim, cfg.hidden_sizes[::-1], 2 * cfg.input_dim)
-        self.register_buffer("data_mean", torch.zeros(cfg.input_dim))
-        self.register_buffer("data_std", torch.ones(cfg.input_dim))
+        #: standardises data per dim when ``config.normalize`` (identity until fitted)
+        self.normalizer = Normalizer(cfg.input_dim)
         seeded_init_(self, seed)
 
     # ------------------------------------------------------------------------------ pieces
@@ -205,7 +204,7 @@ class VAE(CheckpointMixin, nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|x)`` parameters ``(mu, log_var)``, each ``B x L``, from raw ``x`` (``B x D``)."""
         x = self._check_input(x, "encode")
-        mu, log_var = self.encoder((x - self.data_mean) / self.data_std).chunk(2, dim=-1)
+        mu, log_var = self.encoder(self.normalizer.normalize(x)).chunk(2, dim=-1)
         return mu, log_var.clamp(-12.0, 6.0)  # keeps exp() finite early in training
 
     def decode_normalized(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,7 +217,7 @@ class VAE(CheckpointMixin, nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder mean in raw units: ``z`` (``B x L``) -> ``B x D``."""
         mean, _ = self.decode_normalized(z)
-        return mean * self.data_std + self.data_mean
+        return self.normalizer.denormalize(mean)
 
     def elbo_terms(
         self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -228,9 +227,10 @@ class VAE(CheckpointMixin, nn.Module):
         mu, log_var = self.encode(x)
         z = reparameterize(mu, log_var, generator)
         dec_mean, dec_log_var = self.decode_normalized(z)
-        x_n = (x - self.data_mean) / self.data_std
+        x_n = self.normalizer.normalize(x)
         # log p_raw(x|z) = log p_norm(x_n|z) - sum(log std): change of variables.
-        recon = gaussian_log_likelihood(x_n, dec_mean, dec_log_var) - self.data_std.log().sum()
+        log_std = self.normalizer.std.log().sum()
+        recon = gaussian_log_likelihood(x_n, dec_mean, dec_log_var) - log_std
         return recon, kl_to_standard_normal(mu, log_var)
 
     def elbo(self, x: torch.Tensor, *, n_samples: int = 1, seed: int = 0) -> torch.Tensor:
@@ -246,7 +246,7 @@ class VAE(CheckpointMixin, nn.Module):
             mean, log_var = self.decode_normalized(z)
             if with_noise:
                 mean = reparameterize(mean, log_var, gen)
-        return mean * self.data_std + self.data_mean
+        return self.normalizer.denormalize(mean)
 
     # ----------------------------------------------------------------------------- training
     def fit(self, data: torch.Tensor, *, seed: int = 0, progress: bool = True) -> VAEHistory:
@@ -259,31 +259,8 @@ class VAE(CheckpointMixin, nn.Module):
         data = as_float_tensor(data, name="VAE.fit data", ndim=2)
         self._check_input(data, "fit")
         if cfg.normalize:
-            std = data.std(dim=0) if len(data) > 1 else torch.ones(cfg.input_dim)
-            self.data_mean.copy_(data.mean(dim=0))
-            self.data_std.copy_(std.clamp_min(1e-6))
+            self.normalizer.fit(data)
         return maximise_elbo(self, data, cfg, seed=seed, progress=progress, name="VAE")
-
-    def latent_gradient_estimates(
-        self,
-        x: torch.Tensor,
-        f: Callable[[torch.Tensor], torch.Tensor],
-        *,
-        n_samples: int = 1000,
-        seed: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample estimates of ``d/dmu E_{q(z|x)}[f(z)]`` for each row of ``x``.
-
-        Returns ``(score_function, pathwise)``, each ``S x B x L``, with ``q(z|x)`` held fixed
-        at the encoder's current output. ``f`` maps ``... x L`` latents to ``...`` values.
-        """
-        with torch.no_grad():
-            mu, log_var = self.encode(x)
-        std = torch.exp(0.5 * log_var)
-        return (
-            score_function_gradient(f, mu, std, n_samples=n_samples, seed=seed),
-            pathwise_gradient(f, mu, std, n_samples=n_samples, seed=seed),
-        )
 
 
 # ----------------------------------------------------------------- gradient estimators (notes)
@@ -354,11 +331,6 @@ class EstimatorComparison:
     score_function_variance: torch.Tensor
     pathwise_mean: torch.Tensor
     pathwise_variance: torch.Tensor
-
-    @property
-    def variance_ratio(self) -> torch.Tensor:
-        """``Var(score) / Var(pathwise)``: how many times noisier REINFORCE is."""
-        return self.score_function_variance / self.pathwise_variance
 
 
 def compare_gradient_estimators(

@@ -15,6 +15,7 @@ import numpy as np
 
 from advex.config import require
 from advex.exploration.collect import uniform_actions
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import Strategy, StrategyConfig, register_strategy
 
 
@@ -53,10 +54,6 @@ class PickDisagreement(Strategy):
         return actions.reshape(len(obs), k, -1)[np.arange(len(obs)), best]
 
     def collect(self, collector: Any, buffer: Any, n_steps: int, seed: int,
-                progress: bool = True) -> None:
+                progress: bool = True) -> RoundData:
         self.has_data = len(buffer) > 0  # the model has been fitted on it
-        super().collect(collector, buffer, n_steps, seed, progress)
-
-    def update(self, buffer: Any, model: Any) -> dict[str, float]:
-        self._clear_round()
-        return {}
+        return super().collect(collector, buffer, n_steps, seed, progress)

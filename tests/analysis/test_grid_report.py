@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from advex.analysis.grid_report import GridReportError, find_runs, verdict, write_grid_report
-from advex.analysis.results import save_results, validate_results
 from advex.cli import main
+from advex.engine.results import save_results, validate_results
 
 STEPS = [1000, 2000, 3000, 4000]
 

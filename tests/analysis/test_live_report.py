@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
-from test_compare import TINY, _cfg
+from tiny_experiment import TINY, tiny_config
 
-from advex.analysis.compare import run_compare
 from advex.analysis.report import write_report
-from advex.analysis.results import JOB_ROWS_FILE, load_results
-from advex.analysis.run_log import TENSORBOARD_DIR, RunLog
 from advex.cli import main
+from advex.engine.compare import run_compare
+from advex.engine.results import JOB_ROWS_FILE, load_results
+from advex.engine.run_log import TENSORBOARD_DIR, RunLog
 
 EVERY_ROUND = {**TINY["evaluation"], "points": "every"}  # type: ignore[dict-item]
 
@@ -30,7 +30,7 @@ EVERY_ROUND = {**TINY["evaluation"], "points": "every"}  # type: ignore[dict-ite
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     out = tmp_path_factory.mktemp("live") / "cmp"
-    cfg = _cfg(strategies=["random", "adversarial-sf"], evaluation=EVERY_ROUND)
+    cfg = tiny_config(strategies=["random", "adversarial-sf"], evaluation=EVERY_ROUND)
     frame = run_compare(cfg, out, backend="serial", progress=False)
     write_report(out, frame)
     return out, frame
@@ -80,7 +80,7 @@ def test_tensorboard_can_be_switched_off_and_changes_no_result(
     finished: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
     out, frame = finished
-    cfg = _cfg(strategies=["random", "adversarial-sf"], evaluation=EVERY_ROUND)
+    cfg = tiny_config(strategies=["random", "adversarial-sf"], evaluation=EVERY_ROUND)
     quiet = run_compare(cfg, tmp_path / "off", backend="serial", progress=False,
                         tensorboard=False)
     assert not list((tmp_path / "off").glob(f"runs/*/{TENSORBOARD_DIR}"))
@@ -113,8 +113,8 @@ def test_coverage_map_and_rollouts_are_drawn(finished: tuple[Path, pd.DataFrame]
 
 
 def test_rollouts_plot_each_strategy_and_the_oracle(finished: tuple[Path, pd.DataFrame]) -> None:
-    from advex.analysis import run_files
     from advex.analysis.rollout_plot import open_loop, pick_starts
+    from advex.engine import run_files
 
     out, _ = finished
     coverage = run_files.coverage_set(out, 0)
@@ -161,7 +161,7 @@ def test_results_only_folder_says_which_pictures_it_cannot_draw(
 def test_killed_after_round_two_leaves_rows_that_report_shows(tmp_path: Path) -> None:
     out = tmp_path / "killed"
     config = tmp_path / "config.json"
-    cfg = _cfg(strategies=["random"], steps=600, evaluation=EVERY_ROUND, references=[])
+    cfg = tiny_config(strategies=["random"], steps=600, evaluation=EVERY_ROUND, references=[])
     config.write_text(json.dumps(cfg.to_dict()))
     env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
     process = subprocess.Popen(

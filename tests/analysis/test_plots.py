@@ -13,8 +13,8 @@ import pytest
 
 from advex.analysis import plots
 from advex.analysis.plots import plot_sample_efficiency
-from advex.analysis.results import ResultsError
 from advex.analysis.statistics import bootstrap_ci, iqm
+from advex.engine.results import ResultsError
 
 SEED_SCALE = (1.0, 1.1, 1.3, 0.0)  # seed 3's model is perfect: a band reaching zero
 

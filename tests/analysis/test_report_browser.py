@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from advex.analysis.compare import run_compare
 from advex.analysis.report import write_report
+from advex.engine.compare import run_compare
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_compare import TINY, _cfg  # noqa: E402
+from tiny_experiment import TINY, tiny_config  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -42,7 +42,7 @@ DRAWN_SHARE = """async () => Promise.all(Array.from(document.images).map(async (
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("browser") / "cmp"
-    cfg = _cfg(strategies=["random", "adversarial-sf"],
+    cfg = tiny_config(strategies=["random", "adversarial-sf"],
                evaluation={**TINY["evaluation"], "points": "every"})  # type: ignore[dict-item]
     frame: pd.DataFrame = run_compare(cfg, out, backend="serial", progress=False)
     write_report(out, frame)

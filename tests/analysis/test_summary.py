@@ -13,9 +13,14 @@ import pandas as pd
 import pytest
 
 from advex.analysis.report import write_report
-from advex.analysis.results import ResultsError, load_results, save_results, validate_results
-from advex.analysis.statistics import REFERENCE_NAMES
 from advex.analysis.summary import SUMMARY_COLUMNS, format_table, per_seed_table, summary_table
+from advex.engine.results import (
+    REFERENCE_NAMES,
+    ResultsError,
+    load_results,
+    save_results,
+    validate_results,
+)
 
 
 def _frame(

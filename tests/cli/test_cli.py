@@ -74,7 +74,7 @@ def test_fit_then_eval(
 ) -> None:
     monkeypatch.setenv("ADVEX_CACHE", str(tmp_path / "cache"))
     import advex.cli as cli
-    from advex.analysis.coverage import CoverageConfig, load_or_build_coverage
+    from advex.engine.coverage import CoverageConfig, load_or_build_coverage
 
     small = CoverageConfig(
         n_starts=50,
@@ -250,7 +250,7 @@ def test_eval_refuses_a_model_of_other_dims_before_building_coverage(
 def test_fit_seeds_flag_keeps_the_other_evaluation_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import advex.analysis.compare as compare
+    import advex.engine.compare as compare
 
     seen = []
 
@@ -390,7 +390,7 @@ def test_bad_compare_inputs_fail_before_anything_is_written(
 
 
 def test_a_round_longer_than_the_budget_is_recorded_as_what_ran() -> None:
-    from advex.analysis.experiment import ExperimentConfig
+    from advex.engine.experiment import ExperimentConfig
 
     cfg = ExperimentConfig(steps=400, round_steps=1000)
     assert cfg.round_steps == 400 and cfg.to_dict()["round_steps"] == 400 and cfg.n_rounds == 1
@@ -451,7 +451,7 @@ def test_every_cli_option_has_help_text() -> None:
 
 
 def test_plan_takes_the_tasks_measured_defaults_unless_a_flag_says_otherwise() -> None:
-    from advex.agents.planning import PlanConfig
+    from advex.engine.planning import PlanConfig
     from advex.envs import PlannerDefaults, get_task
 
     pendulum = get_task("InvertedPendulum-v5").planner

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from advex.analysis.evaluation import EvaluationConfig
-from advex.analysis.experiment import ExperimentConfig
 from advex.cli import main
 from advex.device import resolve_device
+from advex.engine.evaluation import EvaluationConfig
+from advex.engine.experiment import ExperimentConfig
 
 
 def _gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:

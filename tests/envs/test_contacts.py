@@ -106,8 +106,8 @@ def _hand_label(env, state: np.ndarray, action: np.ndarray) -> bool:
 def test_collected_contact_frac_equals_a_hand_count() -> None:
     collector = Collector("InvertedPendulum-v5", episodes="free")
     buffer = ReplayBuffer(4, 1, extra_columns=(CONTACT_COLUMN,))
-    collector.run(buffer, 600, seed=1, progress=False, record_states=True)
-    states = collector.last_states
+    states = collector.run(buffer, 600, seed=1, progress=False, record_states=True).states
+    assert states is not None
     collector.close()
     labels = buffer.column(CONTACT_COLUMN).astype(bool)
     env = make_env("InvertedPendulum-v5", episodes="free")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from advex.analysis.compare import RuntimeTooLongError, run_compare
-from advex.analysis.experiment import ExperimentConfig
 from advex.cli import main
+from advex.engine.compare import RuntimeTooLongError, run_compare
+from advex.engine.experiment import ExperimentConfig
 from advex.envs import (
     TASKS,
     TaskSpec,

@@ -14,6 +14,7 @@ from toy_problem import (
 
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import make_strategy
 
 ROUND = 400
@@ -28,9 +29,9 @@ def _play(name: str, model, rounds: int, config=None, seed: int = 0):  # type: i
     strategy = make_strategy(name, TOY_SPEC, config, seed=seed)
     fractions = []
     for r in range(rounds):
-        strategy.collect(collector, buf, ROUND, seed=r, progress=False)
-        fractions.append(high_loss_fraction(buf.batch(strategy.round_data(buf)).act))
-        strategy.update(buf, model)
+        data = strategy.collect(collector, buf, ROUND, seed=r, progress=False)
+        fractions.append(high_loss_fraction(buf.batch(data.rows).act))
+        strategy.update(buf, model, data)
     return strategy, buf, fractions
 
 
@@ -59,9 +60,9 @@ def test_sf_rewards_are_the_model_loss_of_the_round() -> None:
     buf = ReplayBuffer(1, 1)
     model = RegionLossModel()
     strategy = make_strategy("adversarial-sf", TOY_SPEC, seed=1)
-    strategy.collect(collector, buf, 150, seed=0, progress=False)
-    batch = buf.batch(strategy.round_data(buf))
-    diag = strategy.update(buf, model)
+    data = strategy.collect(collector, buf, 150, seed=0, progress=False)
+    batch = buf.batch(data.rows)
+    diag = strategy.update(buf, model, data)
     np.testing.assert_allclose(strategy.last_rewards, model.loss(batch.obs, batch.act,
                                                                  batch.next_obs), rtol=1e-6)
     assert diag["n_transitions"] == 150 and diag["u_recorded"] == 1.0
@@ -112,7 +113,7 @@ def test_loss_predictor_learns_the_loss_surface() -> None:
         pred = strategy.predictor(torch.as_tensor(obs), torch.as_tensor(act)).numpy()
     assert pred[1] > pred[0] + 2.0  # predicts the high-loss region (log 10 - log 0.1 ~ 4.6)
     assert pred[0] == pytest.approx(np.log(0.1), abs=0.5)
-    diag = strategy.update(buf, RegionLossModel())
+    diag = strategy.update(buf, RegionLossModel(), RoundData(np.zeros(0, np.int64)))
     assert diag["predictor_corr"] > 0.95 and diag["surrogate_is_disagreement"] == 0.0
 
 
@@ -140,8 +141,9 @@ def test_recorded_draws_line_up_with_several_envs() -> None:
     collector = Collector(TOY_SPEC, n_envs=3)
     buf = ReplayBuffer(1, 1)
     strategy = make_strategy("adversarial-sf", TOY_SPEC, seed=0)
-    strategy.collect(collector, buf, 100, seed=0, progress=False)
-    assert strategy.update(buf, RegionLossModel())["u_recorded"] == 1.0
+    data = strategy.collect(collector, buf, 100, seed=0, progress=False)
+    assert data.policy_draws is not None and data.policy_draws.shape == (100, 1)
+    assert strategy.update(buf, RegionLossModel(), data)["u_recorded"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -164,9 +166,9 @@ def test_with_the_real_models(name: str) -> None:
         strategy = make_strategy(name, task, {"policy_steps": 4} if name.endswith("-pw")
                                  else None, seed=0)
         for r in range(2):
-            strategy.collect(collector, buf, 200, seed=r + 1, progress=False)
+            data = strategy.collect(collector, buf, 200, seed=r + 1, progress=False)
             model.fit(buf, TrainConfig(max_epochs=3), seed=r, progress=False)
-            diag = strategy.update(buf, model)
+            diag = strategy.update(buf, model, data)
             assert diag and all(np.isfinite(v) for v in diag.values()), diag
         if name == "adversarial-sf":
             batch = buf.batch(np.arange(len(buf) - 200, len(buf)))
@@ -191,15 +193,19 @@ def test_sf_reward_timing_picks_the_model_before_or_after_the_refit(timing: str)
     collector, buf = Collector(TOY_SPEC), ReplayBuffer(1, 1)
     strategy = make_strategy("adversarial-sf", TOY_SPEC, {"reward_timing": timing}, seed=0)
     before, after = RegionLossModel(), _ShiftedLossModel()
-    strategy.collect(collector, buf, 100, seed=0, progress=False)
-    strategy.observe_round(buf, before)
-    first = strategy.update(buf, after)
+
+    def play_round(seed: int) -> tuple[RoundData, dict[str, float]]:  # as the experiment does
+        data = strategy.collect(collector, buf, 100, seed=seed, progress=False)
+        observed = None
+        if strategy.rewards_before_refit and data.follows_earlier_data:
+            observed = strategy.observe_round(buf, before, data)
+        return data, strategy.update(buf, after, data, observed)
+
+    _, first = play_round(0)
     assert first["rewards_before_refit"] == 0.0  # round one: the model has seen nothing
     assert strategy.last_rewards.min() >= 100.0
-    strategy.collect(collector, buf, 100, seed=1, progress=False)
-    batch = buf.batch(strategy.round_data(buf))
-    strategy.observe_round(buf, before)
-    diag = strategy.update(buf, after)
+    data, diag = play_round(1)
+    batch = buf.batch(data.rows)
     expected = (before if timing == "before-refit" else after).loss(
         batch.obs, batch.act, batch.next_obs)
     np.testing.assert_allclose(strategy.last_rewards, expected, rtol=1e-6)
@@ -210,9 +216,9 @@ def test_sf_before_refit_without_observe_round_is_an_error() -> None:
     collector, buf = Collector(TOY_SPEC), ReplayBuffer(1, 1)
     collector.run(buf, 50, seed=9, progress=False)
     strategy = make_strategy("adversarial-sf", TOY_SPEC, {"reward_timing": "before-refit"})
-    strategy.collect(collector, buf, 100, seed=0, progress=False)
+    data = strategy.collect(collector, buf, 100, seed=0, progress=False)
     with pytest.raises(ValueError, match="observe_round"):
-        strategy.update(buf, RegionLossModel())
+        strategy.update(buf, RegionLossModel(), data)
 
 
 def test_sf_rewards_in_the_yardstick_units_when_given_a_scale() -> None:
@@ -225,8 +231,8 @@ def test_sf_rewards_in_the_yardstick_units_when_given_a_scale() -> None:
     scale = np.array([0.1, 0.02])
     strategy.set_error_scale(scale)
     model = RegionWrongModel()
-    strategy.collect(collector, buf, 80, seed=0, progress=False)
-    strategy.update(buf, model)
+    data = strategy.collect(collector, buf, 80, seed=0, progress=False)
+    strategy.update(buf, model, data)
     batch = buf.batch()
     mean, _ = model.predict(batch.obs, batch.act)
     np.testing.assert_allclose(strategy.last_rewards,

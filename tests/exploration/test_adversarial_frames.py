@@ -25,8 +25,10 @@ def test_rows_are_the_plain_collectors_and_rewards_are_frame_errors() -> None:
     state_adversary = make_strategy("adversarial-sf", TASK, None, seed=2)  # same seeded policy
     collector = Collector(TASK)
     mine, plain = _buffer(), _buffer()
-    frames_adversary.collect(collector, mine, 120, seed=5, progress=False)
-    state_adversary.collect(collector, plain, 120, seed=5, progress=False)
+    data = frames_adversary.collect(collector, mine, 120, seed=5, progress=False)
+    plain_data = state_adversary.collect(collector, plain, 120, seed=5, progress=False)
+    np.testing.assert_array_equal(data.rows, plain_data.rows)
+    np.testing.assert_array_equal(data.policy_draws, plain_data.policy_draws)
     for field in ("obs", "act", "next_obs", "reward", "terminated", "truncated"):
         np.testing.assert_array_equal(getattr(mine.batch(), field), getattr(plain.batch(), field))
     np.testing.assert_array_equal(mine.episode_id, plain.episode_id)
@@ -36,7 +38,8 @@ def test_rows_are_the_plain_collectors_and_rewards_are_frame_errors() -> None:
     np.testing.assert_array_equal(frames_adversary.next_frames[:-1][same],
                                   frames_adversary.frames[1:][same])
 
-    diagnostics = frames_adversary.update(mine, model=None)
+    diagnostics = frames_adversary.update(mine, None, data)
+    assert diagnostics["u_recorded"] == 1.0  # the draws went from the rendering twin to the run
     assert frames_adversary.frame_rounds == 1 and np.isfinite(diagnostics["frame_vae_loss"])
     idx = np.arange(120)
     expected = transition_frame_errors(
@@ -47,7 +50,8 @@ def test_rows_are_the_plain_collectors_and_rewards_are_frame_errors() -> None:
     assert expected.std() > 0 and diagnostics["reward_max"] == pytest.approx(expected.max())
 
     # the second round continues the episode numbering as a plain collector would
-    frames_adversary.collect(collector, mine, 50, seed=6, progress=False)
+    second = frames_adversary.collect(collector, mine, 50, seed=6, progress=False)
+    np.testing.assert_array_equal(second.rows, np.arange(120, 170))
     assert mine.episode_id[120] == plain.episode_id.max() + 1
     assert len(frames_adversary.frames) == len(mine) == 170
     collector.close()

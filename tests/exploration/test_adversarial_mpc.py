@@ -1,6 +1,6 @@
 """``adversarial-mpc``: a long horizon finds the hard region that only deliberate motion
 reaches; a short one does not; imagined falls forfeit the rest of the plan. (Its resume
-through the experiment loop: tests/analysis/test_compare.py.)"""
+through the experiment loop: tests/engine/test_compare.py.)"""
 
 from __future__ import annotations
 

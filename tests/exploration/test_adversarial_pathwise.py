@@ -30,10 +30,9 @@ def _rounds(model, rounds: int, config=None, seed: int = 0):  # type: ignore[no-
     strategy.set_error_scale(np.array([0.05, 0.05]))
     shares, diags = [], []
     for r in range(rounds):
-        strategy.collect(collector, buf, ROUND, seed=r, progress=False)
-        shares.append(float(np.mean(buf.batch(strategy.round_data(buf)).act[:, 0] > WRONG_FROM)))
-        strategy.observe_round(buf, model)
-        diags.append(strategy.update(buf, model))
+        data = strategy.collect(collector, buf, ROUND, seed=r, progress=False)
+        shares.append(float(np.mean(buf.batch(data.rows).act[:, 0] > WRONG_FROM)))
+        diags.append(strategy.update(buf, model, data))
     collector.close()
     return strategy, buf, shares, diags
 
@@ -51,17 +50,17 @@ def test_moves_its_actions_to_where_the_model_is_wrong() -> None:
 def _linearised_round(model, seed: int = 7):  # type: ignore[no-untyped-def]
     strategy, buf, *_ = _rounds(model, rounds=1, config={"policy_steps": 0})
     collector = Collector(SLIDER_SPEC)
-    strategy.collect(collector, buf, ROUND, seed=seed, progress=False)
+    data = strategy.collect(collector, buf, ROUND, seed=seed, progress=False)
     collector.close()
-    return strategy, buf, strategy.linearised_round(buf)
+    return strategy, buf, data, strategy.linearised_round(buf, data)
 
 
-def _real_objective(strategy, buf, data, model) -> float:  # type: ignore[no-untyped-def]
+def _real_objective(strategy, round_data, data, model) -> float:  # type: ignore[no-untyped-def]
     """The objective computed by replaying every window in the real simulator from its
     recorded start state with the policy's current parameters and the recorded noise."""
     env = make_env(SLIDER_SPEC)
     env.reset(seed=0)
-    states = strategy._round_states
+    states = round_data.states
     total = 0.0
     with torch.no_grad():
         for window in data.windows.numpy():
@@ -83,37 +82,37 @@ def test_each_step_is_ascent_on_the_true_error() -> None:
     horizon 3) matches central differences of the error measured by replaying the windows in
     the real env, and a small step along it raises that error."""
     model = RegionWrongModel(bump=0.0, action_gain=0.5)  # only the motor gain is wrong
-    strategy, buf, data = _linearised_round(model)
+    strategy, _, round_data, data = _linearised_round(model)
     windows = torch.arange(len(data.windows))
     bias = strategy.policy.mean_net[-1].bias
     linearised = data.objective(strategy.policy, model, windows, 1.0, strategy.error_scale)
     assert float(linearised.detach()) == pytest.approx(
-        _real_objective(strategy, buf, data, model), rel=1e-4)
+        _real_objective(strategy, round_data, data, model), rel=1e-4)
     grad = torch.autograd.grad(linearised, bias)[0]
     h = 1e-3
     with torch.no_grad():
         bias += h
-        up = _real_objective(strategy, buf, data, model)
+        up = _real_objective(strategy, round_data, data, model)
         bias -= 2 * h
-        down = _real_objective(strategy, buf, data, model)
+        down = _real_objective(strategy, round_data, data, model)
         bias += h
     numeric = (up - down) / (2 * h)
     assert np.sign(float(grad[0])) == np.sign(numeric) != 0
     assert float(grad[0]) == pytest.approx(numeric, rel=0.02)
-    before = _real_objective(strategy, buf, data, model)
+    before = _real_objective(strategy, round_data, data, model)
     with torch.no_grad():
         bias += 1e-2 * grad / grad.norm()
-    assert _real_objective(strategy, buf, data, model) > before
+    assert _real_objective(strategy, round_data, data, model) > before
 
 
 def test_objective_at_the_collecting_policy_is_the_recorded_error() -> None:
     """Before any step the linearised rollout reproduces the recorded rows, so the objective
     (horizon 1) is the yardstick's error of the model on the real transitions."""
     model = RegionWrongModel()
-    strategy, buf, data = _linearised_round(model)
+    strategy, buf, round_data, data = _linearised_round(model)
     windows = torch.arange(len(data.windows))
     got = float(data.objective(strategy.policy, model, windows, 1.0, strategy.error_scale).detach())
-    batch = buf.batch(strategy.round_data(buf))
+    batch = buf.batch(round_data.rows)
     mean, _ = model.predict(batch.obs, batch.act)
     errors = (((mean - batch.next_obs) / strategy.error_scale) ** 2).mean(1)
     # windows of 3 rows sum 3 errors: mean per window = sum of errors / number of windows
@@ -143,19 +142,20 @@ def test_before_refit_differentiates_the_model_before_its_refit() -> None:
     strategy = make_strategy("adversarial-pw", SLIDER_SPEC,
                              {"reward_timing": "before-refit", "policy_steps": 1}, seed=0)
     strategy.set_error_scale(np.array([0.05, 0.05]))
-    strategy.collect(collector, buf, 100, seed=0, progress=False)
-    strategy.observe_round(buf, model)
-    assert strategy.update(buf, model)["rewards_before_refit"] == 0.0  # round one: no copy
-    strategy.collect(collector, buf, 100, seed=1, progress=False)
-    strategy.observe_round(buf, model)
+    data = strategy.collect(collector, buf, 100, seed=0, progress=False)
+    assert not data.follows_earlier_data  # round one: the loop observes nothing
+    assert strategy.update(buf, model, data)["rewards_before_refit"] == 0.0
+    data = strategy.collect(collector, buf, 100, seed=1, progress=False)
+    assert data.follows_earlier_data and strategy.rewards_before_refit
+    observed = strategy.observe_round(buf, model, data)
     with torch.no_grad():
         model.bump.fill_(0.0)  # "the refit" makes the model exact
-    diag = strategy.update(buf, model)
+    diag = strategy.update(buf, model, data, observed)
     assert diag["rewards_before_refit"] == 1.0
     assert diag["error_first"] > 1e-4  # the copy still has its bump; the refitted model has none
-    strategy.collect(collector, buf, 100, seed=2, progress=False)
+    data = strategy.collect(collector, buf, 100, seed=2, progress=False)
     with pytest.raises(ValueError, match="observe_round"):
-        strategy.update(buf, model)
+        strategy.update(buf, model, data)
     collector.close()
 
 
@@ -172,9 +172,9 @@ def test_disagreement_pw_reproduces_the_earlier_adversarial_pw_rows() -> None:
                              {"policy_steps": 4, "batch_size": 16, "horizon": 3}, seed=5)
     buf, collector = ReplayBuffer(4, 1), Collector("InvertedPendulum-v5")
     for r in range(3):
-        strategy.collect(collector, buf, 60, seed=100 + r, progress=False)
+        data = strategy.collect(collector, buf, 60, seed=100 + r, progress=False)
         model.fit(buf, TrainConfig(max_epochs=3), seed=r, progress=False)
-        strategy.update(buf, model)
+        strategy.update(buf, model, data)
     expected = np.load(Path(__file__).parents[1] / "data" / "adversarial_pw_rows.npz")
     batch = buf.batch()
     for key in ("obs", "act", "next_obs"):
@@ -196,8 +196,8 @@ def test_state_dict_round_trip_resumes_bit_identically() -> None:
     collector = Collector(SLIDER_SPEC)
     diags = []
     for strategy, buffer in ((first, buf), (second, buf2)):
-        strategy.collect(collector, buffer, 100, seed=5, progress=False)
-        diags.append({k: v for k, v in strategy.update(buffer, model).items()
+        data = strategy.collect(collector, buffer, 100, seed=5, progress=False)
+        diags.append({k: v for k, v in strategy.update(buffer, model, data).items()
                       if not k.endswith("_s")})  # timings differ
     assert diags[0] == diags[1]
     np.testing.assert_array_equal(buf.batch().act, buf2.batch().act)
@@ -207,8 +207,8 @@ def test_state_dict_round_trip_resumes_bit_identically() -> None:
 def test_a_comparison_refuses_a_task_without_settable_state_before_any_work(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from advex.analysis.compare import run_compare
-    from advex.analysis.experiment import ExperimentConfig
+    from advex.engine.compare import run_compare
+    from advex.engine.experiment import ExperimentConfig
     from advex.envs import TASKS
 
     monkeypatch.setitem(TASKS, TOY_SPEC.name, TOY_SPEC)
@@ -247,9 +247,9 @@ def test_without_a_scale_the_error_is_the_models_own_loss() -> None:
                                           "hidden_sizes": [16]})
     strategy = make_strategy("adversarial-pw", task, {"policy_steps": 0}, seed=0)
     buf, collector = ReplayBuffer(4, 1), Collector(task)
-    strategy.collect(collector, buf, 200, seed=0, progress=False)
+    collected = strategy.collect(collector, buf, 200, seed=0, progress=False)
     model.fit(buf, TrainConfig(max_epochs=3), progress=False)
-    data = strategy.linearised_round(buf)
+    data = strategy.linearised_round(buf, collected)
     windows = torch.arange(len(data.windows))
     params = list(strategy.policy.parameters())
     own = data.objective(strategy.policy, model, windows, 1.0, None)

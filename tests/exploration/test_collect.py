@@ -125,9 +125,13 @@ def test_recorded_states_replay_every_row_exactly() -> None:
 
     collector = Collector("Hopper-v5", n_envs=2)
     buf = ReplayBuffer(11, 3)
-    collector.run(buf, 301, seed=0, progress=False, record_states=True)
-    states, batch = collector.last_states, buf.batch()
-    assert states.shape[0] == 301
+    data = collector.run(buf, 301, seed=0, progress=False, record_states=True)
+    states, batch = data.states, buf.batch()
+    assert states is not None and states.shape[0] == 301
+    np.testing.assert_array_equal(data.rows, np.arange(301))
+    assert collector.run(buf, 5, seed=1, progress=False).states is None
+    np.testing.assert_array_equal(collector.run(buf, 5, seed=1, progress=False).rows,
+                                  np.arange(306, 311))
     env = make_env("Hopper-v5")
     env.reset(seed=0)
     for i in range(0, 301, 7):

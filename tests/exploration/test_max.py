@@ -1,6 +1,6 @@
 """``max`` (MAX, Shyam et al. 2019): the Jensen-Rényi utility in closed form, the imagined
 MDP SAC is solved in. (Its resume through the experiment loop:
-tests/analysis/test_compare.py.)"""
+tests/engine/test_compare.py.)"""
 
 from __future__ import annotations
 

@@ -41,13 +41,13 @@ def test_collects_exactly_n_steps_with_chained_episodes(name: str) -> None:
     prior_max_episode = int(buf.episode_id.max())
     for r, n in enumerate((50, 50, 37)):
         before = len(buf)
-        strategy.collect(collector, buf, n, seed=r, progress=False)
+        data = strategy.collect(collector, buf, n, seed=r, progress=False)
         assert len(buf) == before + n
-        np.testing.assert_array_equal(strategy.round_data(buf), np.arange(before, before + n))
+        np.testing.assert_array_equal(data.rows, np.arange(before, before + n))
         # the agent's current observation is the env's (PPO stopped mid-rollout included)
         np.testing.assert_allclose(strategy.agent._last_obs[0], strategy.recorder._obs,
                                    rtol=1e-6)
-        strategy.update(buf, None)
+        strategy.update(buf, None, data)
     ours = buf.episode_id[30:]
     assert ours.min() > prior_max_episode  # continues the buffer's numbering
     assert np.all(np.diff(ours) >= 0)

@@ -14,15 +14,15 @@ from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import Collector
 from advex.exploration.gaussian_policy import GaussianPolicy, GaussianPolicyConfig
 from advex.exploration.policy_gradient import discounted_returns
+from advex.exploration.round_data import RoundData
 from advex.exploration.strategy import (
     STRATEGIES,
     StrategyModelError,
     StrategyStateError,
     UnknownStrategyError,
     config_from_dict,
-    default_config,
-    list_strategies,
     make_strategy,
+    strategy_class,
 )
 
 TASK = "InvertedPendulum-v5"  # action box [-3, 3]: catches strategies that assume [-1, 1]
@@ -38,7 +38,7 @@ def _obs(n: int, seed: int = 0) -> np.ndarray:
 
 # ---------------------------------------------------------------------- registry and configs
 def test_registry_has_the_built_in_names() -> None:
-    assert set(ALL) <= set(list_strategies()) == set(STRATEGIES)
+    assert set(ALL) <= set(STRATEGIES)
 
 
 def test_unknown_name_lists_valid_names() -> None:
@@ -53,7 +53,7 @@ def test_config_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="unknown adversarial-sf config field.*valid: .*gamma"):
         config_from_dict("adversarial-sf", {"gama": 0.5})
     with pytest.raises(ValueError, match="takes a DisagreementPathwiseConfig, got Adversar"):
-        make_strategy("disagreement-pw", TASK, default_config("adversarial-sf"))
+        make_strategy("disagreement-pw", TASK, strategy_class("adversarial-sf").config_cls())
     with pytest.raises(ValueError, match="reward_timing"):
         make_strategy("adversarial-pw", TASK, {"reward_timing": "later"})
     with pytest.raises(ValueError, match="jacobian_source"):
@@ -147,8 +147,8 @@ def test_discounted_returns_per_interleaved_episode() -> None:
 
 # ---------------------------------------------------------------------- checkpoints
 def _round(strategy, collector, buffer, seed, model):  # type: ignore[no-untyped-def]
-    strategy.collect(collector, buffer, 120, seed=seed, progress=False)
-    return strategy.update(buffer, model)
+    data = strategy.collect(collector, buffer, 120, seed=seed, progress=False)
+    return strategy.update(buffer, model, data)
 
 
 def _copy(buffer: ReplayBuffer) -> ReplayBuffer:
@@ -161,7 +161,8 @@ def _copy(buffer: ReplayBuffer) -> ReplayBuffer:
 @pytest.mark.parametrize("mid_round", [False, True])
 def test_state_dict_round_trip_resumes_bit_identically(name: str, mid_round: bool) -> None:
     """Checkpoint (through torch.save / weights_only load), restore into a fresh strategy:
-    both continue with identical actions, updates and weights."""
+    both continue with identical actions, updates and weights. Mid-round, the round itself is
+    the loop's (RoundData): both learn the same one."""
     model = RegionDisagreementModel()
     cfg = {"policy_steps": 4, "predictor_steps": 10} if name == "disagreement-pw" else None
     collector = Collector(TOY_SPEC)
@@ -170,7 +171,7 @@ def test_state_dict_round_trip_resumes_bit_identically(name: str, mid_round: boo
     first = make_strategy(name, TOY_SPEC, cfg, seed=7)
     _round(first, collector, buf, 0, model)
     if mid_round:  # checkpoint between collect and update
-        first.collect(collector, buf, 120, seed=1, progress=False)
+        data = first.collect(collector, buf, 120, seed=1, progress=False)
     blob = io.BytesIO()
     torch.save(first.state_dict(), blob)
     blob.seek(0)
@@ -180,7 +181,7 @@ def test_state_dict_round_trip_resumes_bit_identically(name: str, mid_round: boo
     buf2 = _copy(buf)
     for strategy, buffer in ((first, buf), (second, buf2)):
         if mid_round:
-            strategy.diag = strategy.update(buffer, model)  # type: ignore[attr-defined]
+            strategy.diag = strategy.update(buffer, model, data)  # type: ignore[attr-defined]
         strategy.diag2 = _round(strategy, collector, buffer, 2, model)  # type: ignore[attr-defined]
     assert first.diag2 == second.diag2  # type: ignore[attr-defined]
     if mid_round:
@@ -207,22 +208,23 @@ def test_disagreement_without_ensemble_is_a_clear_error() -> None:
     collector = Collector(TOY_SPEC)
     buf = ReplayBuffer(1, 1)
     strategy = make_strategy("disagreement", TOY_SPEC)
-    strategy.collect(collector, buf, 40, seed=0, progress=False)
+    data = strategy.collect(collector, buf, 40, seed=0, progress=False)
     with pytest.raises(StrategyModelError, match="needs an ensemble.*RegionLossModel"):
-        strategy.update(buf, RegionLossModel())
+        strategy.update(buf, RegionLossModel(), data)
     pw = make_strategy("disagreement-pw", TOY_SPEC, {"surrogate": "disagreement"})
     with pytest.raises(StrategyModelError, match="disagreement"):
-        pw.update(buf, RegionLossModel())
+        pw.update(buf, RegionLossModel(), data)
 
 
-def test_update_without_a_collected_round_only_learns_normaliser() -> None:
-    """The loop may fill the first round with random data: the on-policy learner skips it."""
+def test_update_of_an_empty_round_only_learns_normaliser() -> None:
+    """Rows the strategy did not collect (someone else's data) are no round of its own: the
+    on-policy learner skips them."""
     collector = Collector(TOY_SPEC)
     buf = ReplayBuffer(1, 1)
     collector.run(buf, 50, seed=0, progress=False)
     strategy = make_strategy("adversarial-sf", TOY_SPEC)
     before = {k: v.clone() for k, v in strategy.policy.mean_net.state_dict().items()}
-    diag = strategy.update(buf, RegionLossModel())
+    diag = strategy.update(buf, RegionLossModel(), RoundData(np.zeros(0, np.int64)))
     assert diag == {"n_transitions": 0.0}
     for k, v in strategy.policy.mean_net.state_dict().items():
         assert torch.equal(v, before[k])

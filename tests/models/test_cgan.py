@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from advex.analysis.coverage import CoverageConfig, build_coverage_set
-from advex.analysis.metrics import evaluate_model
 from advex.cli import main
+from advex.engine.coverage import CoverageConfig, build_coverage_set
+from advex.engine.metrics import evaluate_model
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import collect
 from advex.models import CGANConfig, TrainConfig, TransitionModel, make_model
@@ -119,7 +119,7 @@ def test_scored_on_a_coverage_set_and_through_the_cli(
 def test_compare_model_flag_keeps_only_the_fields_the_kind_has(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from advex.analysis import compare
+    from advex.engine import compare
 
     seen = {}
 

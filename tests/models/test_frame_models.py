@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from advex.analysis.coverage import CoverageConfig, build_coverage_set
 from advex.analysis.coverage_frames import coverage_frames, frame_model_errors, long_starts
 from advex.cli import main
+from advex.engine.coverage import CoverageConfig, build_coverage_set
 from advex.envs.frames import FrameError, FrameSpec
 from advex.exploration.buffer import ReplayBuffer
 from advex.exploration.collect import collect

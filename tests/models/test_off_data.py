@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from advex.analysis.coverage_set import CoverageConfig, CoverageSet
+from advex.engine.coverage_set import CoverageConfig, CoverageSet
 from advex.models import TrainConfig, make_model
 from advex.models.normalizer import INPUT_CLIP, Normalizer
 from advex.types import TransitionBatch

@@ -56,7 +56,6 @@ def test_both_estimators_unbiased_and_pathwise_has_lower_variance(theta: float) 
     assert abs(cmp.score_function_mean.item() - 2 * theta) < 0.1
     assert abs(cmp.pathwise_variance.item() - 4.0) < 0.1  # Var(2 z) = 4
     assert cmp.score_function_variance > 3 * cmp.pathwise_variance
-    assert cmp.variance_ratio > 3
 
 
 def test_estimators_on_vector_theta_with_reducing_f() -> None:
@@ -104,12 +103,15 @@ def test_samples_and_reconstructions_follow_the_curve(fitted_vae) -> None:
     assert (vae.decode(mu) - test).norm(dim=1).mean() < 0.2
 
 
-def test_latent_gradient_estimates_use_the_encoder_posterior(fitted_vae) -> None:
+def test_both_estimators_on_the_encoder_posterior(fitted_vae) -> None:
     vae, _ = fitted_vae
     x = noisy_curve_2d(3, seed=2)
-    score, path = vae.latent_gradient_estimates(x, lambda z: (z**2).sum(-1), n_samples=20_000)
+    with torch.no_grad():
+        mu, log_var = vae.encode(x)
+    std = torch.exp(0.5 * log_var)
+    score = score_function_gradient(lambda z: (z**2).sum(-1), mu, std, n_samples=20_000)
+    path = pathwise_gradient(lambda z: (z**2).sum(-1), mu, std, n_samples=20_000)
     assert score.shape == path.shape == (20_000, 3, 1)
-    mu, _ = vae.encode(x)
     assert torch.allclose(path.mean(0), 2 * mu.detach(), atol=0.05)  # d/dmu E[z^2] = 2 mu
     assert torch.all(score.var(0) > path.var(0))
 
@@ -120,7 +122,7 @@ def test_save_load_round_trip(tmp_path, fitted_vae) -> None:
     loaded = VAE.load(tmp_path / "vae.pt")
     x = noisy_curve_2d(10, seed=9)
     assert torch.equal(loaded.elbo(x, seed=1), vae.elbo(x, seed=1))
-    assert torch.equal(loaded.data_std, vae.data_std)
+    assert torch.equal(loaded.normalizer.std, vae.normalizer.std)
 
 
 def test_seeded_and_warm_start() -> None:

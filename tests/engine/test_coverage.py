@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from advex.analysis import coverage as cov
-from advex.analysis.coverage import (
+from advex.engine import coverage as cov
+from advex.engine.coverage import (
     SOURCE_NAMES,
     CoverageConfig,
     CoverageConfigError,

@@ -10,47 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_experiment import STRATEGIES, TINY, tiny_config
 
-from advex.analysis.checkpoint import Checkpointer
-from advex.analysis.compare import run_compare
-from advex.analysis.coverage import CoverageSet, build_coverage_set
-from advex.analysis.experiment import ExperimentConfig, run_single
-from advex.analysis.results import RESULT_COLUMNS
 from advex.cli import main
-
-TINY = {
-    "model_config": {"num_members": 3, "num_elites": 2, "hidden_sizes": [32, 32]},
-    "train": {"max_epochs": 5, "patience": 2},
-    "evaluation": {"fit_seeds": 2, "max_epochs": 6, "patience": 2},
-    "coverage": {
-        "n_starts": 60,
-        "n_sb3_steps": 0,
-        "frac_sb3": 0.0,
-        "frac_random": 0.5,
-        "n_random_rollout_steps": 400,
-        "n_bang_bang_steps": 200,
-    },
-}
-STRATEGIES = ["random", "adversarial-sf", "adversarial-pw", "disagreement"]
-
-
-def _cfg(**kw: object) -> ExperimentConfig:
-    base = dict(
-        task="InvertedPendulum-v5",
-        strategies=STRATEGIES,
-        seeds=[0],
-        steps=300,
-        round_steps=100,
-        **TINY,
-    )
-    base.update(kw)
-    return ExperimentConfig(**base)  # type: ignore[arg-type]
+from advex.engine.checkpoint import Checkpointer
+from advex.engine.compare import run_compare
+from advex.engine.coverage import CoverageSet, build_coverage_set
+from advex.engine.experiment import ExperimentConfig, run_single
+from advex.engine.results import RESULT_COLUMNS
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     out = tmp_path_factory.mktemp("cmp")
-    frame = run_compare(_cfg(seeds=[0, 1]), out, backend="serial", progress=False)
+    frame = run_compare(tiny_config(seeds=[0, 1]), out, backend="serial", progress=False)
     return out, frame
 
 
@@ -83,10 +56,55 @@ def test_results_schema_and_files(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     assert json.loads((out / "config.json").read_text())["steps"] == 300
 
 
+def test_config_json_holds_every_value_of_every_nested_config(
+    tiny_run: tuple[Path, pd.DataFrame],
+) -> None:
+    """config.json is the resolved config: a default changed later cannot change what a resume
+    or a rerun of the folder does (only ``device`` and the models' per-run ``seed`` stay out)."""
+    from dataclasses import fields
+
+    from advex.engine.coverage import CoverageConfig
+    from advex.engine.evaluation import EvaluationConfig
+    from advex.exploration.strategy import strategy_class
+    from advex.models import TrainConfig
+    from advex.models.factory import MODEL_KINDS
+
+    out, _ = tiny_run
+    saved = json.loads((out / "config.json").read_text())
+
+    def names(cls: type, *left_out: str) -> set[str]:
+        return {f.name for f in fields(cls)} - set(left_out)
+
+    assert set(saved["train"]) == names(TrainConfig, "device")
+    assert set(saved["coverage"]) == names(CoverageConfig)
+    assert set(saved["evaluation"]) == names(EvaluationConfig, "device")
+    assert set(saved["model_config"]) == names(MODEL_KINDS[saved["model"]][1], "seed")
+    eval_model = saved["evaluation"]["model"]
+    assert set(saved["evaluation"]["model_config"]) == names(MODEL_KINDS[eval_model][1], "seed")
+    assert set(saved["strategy_config"]) == set(saved["strategies"])
+    for name, values in saved["strategy_config"].items():
+        assert set(values) == names(strategy_class(name).config_cls)
+    assert saved["train"]["max_epochs"] == 5 and saved["coverage"]["n_starts"] == 60  # TINY's
+    resolved = ExperimentConfig.from_dict(saved)
+    assert resolved.resolved() == resolved  # resolving is idempotent
+
+
+def test_a_folder_saved_with_overrides_only_still_resumes(tmp_path: Path) -> None:
+    """Folders written before configs were resolved hold override dicts; a resume resolves
+    both sides before comparing, and still refuses a config that differs."""
+    from advex.engine.compare import _check_out_dir
+
+    cfg = tiny_config()
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    _check_out_dir(tmp_path, cfg.resolved(), resume=True)
+    with pytest.raises(ValueError, match="differs"):
+        _check_out_dir(tmp_path, tiny_config(steps=400).resolved(), resume=True)
+
+
 def test_progress_reads_each_jobs_finished_rounds(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     """The compare bar counts rounds from the jobs' own files (a job's checkpoint, the
     references' progress), so a long job is seen moving."""
-    from advex.analysis.compare import REFERENCES_JOB, Job, _rounds_done
+    from advex.engine.compare import REFERENCES_JOB, Job, _rounds_done
 
     out, _ = tiny_run
     for name in ("random", REFERENCES_JOB):
@@ -137,7 +155,7 @@ def test_resume_equals_uninterrupted(
         original(self, scale)
 
     monkeypatch.setattr(Strategy, "set_error_scale", recording)
-    cfg = _cfg(strategies=[strategy], strategy_config={strategy: overrides})
+    cfg = tiny_config(strategies=[strategy], strategy_config={strategy: overrides})
     coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
     full = run_single(cfg, strategy, 0, tmp_path / "full", coverage, progress=False)
     np.testing.assert_array_equal(scales[0], coverage.delta_scale())
@@ -155,21 +173,21 @@ def test_resume_equals_uninterrupted(
 def test_existing_run_is_not_overwritten(tiny_run: tuple[Path, pd.DataFrame]) -> None:
     out, _ = tiny_run
     with pytest.raises(FileExistsError, match="--resume"):
-        run_compare(_cfg(seeds=[0, 1]), out, backend="serial", progress=False)
+        run_compare(tiny_config(seeds=[0, 1]), out, backend="serial", progress=False)
 
 
 def test_bad_names_list_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match="valid strategies: .*adversarial-pw"):
-        _cfg(strategies=["random", "advesarial"])
+        tiny_config(strategies=["random", "advesarial"])
     with pytest.raises(ValueError, match="HalfCheetah-v5"):
-        _cfg(task="HalfCheeta-v5")
+        tiny_config(task="HalfCheeta-v5")
     assert main(["compare", "--strategies", "random,nope", "--steps", "10"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err and "disagreement" in err
 
 
 def test_process_pool_matches_serial(tmp_path: Path) -> None:
-    cfg = _cfg(strategies=["random", "adversarial-sf"], steps=200)
+    cfg = tiny_config(strategies=["random", "adversarial-sf"], steps=200)
     serial = run_compare(cfg, tmp_path / "a", backend="serial", progress=False)
     pooled = run_compare(cfg, tmp_path / "b", backend="process", workers=2, progress=False)
     cols = ["strategy", "seed", "env_steps", "metric", "value"]
@@ -178,7 +196,7 @@ def test_process_pool_matches_serial(tmp_path: Path) -> None:
 
 def test_ray_backend_matches_serial(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
-    cfg = _cfg(strategies=["random", "adversarial-sf"], steps=200, seeds=[0, 1])
+    cfg = tiny_config(strategies=["random", "adversarial-sf"], steps=200, seeds=[0, 1])
     serial = run_compare(cfg, tmp_path / "a", backend="serial", progress=False)
     on_ray = run_compare(cfg, tmp_path / "b", backend="ray", workers=2, progress=False)
     cols = ["strategy", "seed", "env_steps", "metric", "value"]
@@ -188,15 +206,15 @@ def test_ray_backend_matches_serial(tmp_path: Path) -> None:
 
 def test_unknown_backend_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="valid: process, ray, serial"):
-        run_compare(_cfg(), tmp_path / "out", backend="threads", workers=1)  # type: ignore[arg-type]
+        run_compare(tiny_config(), tmp_path / "out", backend="threads", workers=1)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
 
 
 def test_references_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    from advex.analysis.experiment import run_references
-    from advex.analysis.references import oracle_starts
+    from advex.engine.experiment import run_references
+    from advex.engine.references import oracle_starts
 
-    cfg = _cfg(strategies=["random"])
+    cfg = tiny_config(strategies=["random"])
     coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
     oracle_cfg = replace(cfg.coverage_config(), n_starts=oracle_starts(coverage, cfg.steps))
     oracle = build_coverage_set(cfg.task, 99, oracle_cfg, progress=False)
@@ -222,10 +240,10 @@ def test_references_resume_equals_uninterrupted(tmp_path: Path) -> None:
 def test_oracle_beats_no_change_by_a_wide_margin() -> None:
     """On InvertedPendulum the model class trained on the yardstick's own distribution must
     leave "learned nothing" far behind, or the gap-closed scale means nothing."""
-    from advex.analysis.experiment import run_references
-    from advex.analysis.references import oracle_starts
+    from advex.engine.experiment import run_references
+    from advex.engine.references import oracle_starts
 
-    cfg = _cfg(
+    cfg = tiny_config(
         strategies=["random"], steps=1000, round_steps=1000,
         evaluation={"fit_seeds": 2},  # the real stopping rule: fits that converge
     )
@@ -246,7 +264,7 @@ def test_oracle_beats_no_change_by_a_wide_margin() -> None:
 def test_free_episodes_reach_every_strategy(strategy: str, tmp_path: Path) -> None:
     """Under "free" rules every strategy's data goes past the pendulum's 0.2 rad limit and no
     row is terminated; the coverage set it is scored on follows the same rules."""
-    cfg = _cfg(strategies=[strategy], steps=1200, round_steps=1200, episodes="free",
+    cfg = tiny_config(strategies=[strategy], steps=1200, round_steps=1200, episodes="free",
                references=[], evaluation={"fit_seeds": 1, "max_epochs": 2})
     coverage = build_coverage_set(cfg.task, 0, cfg.coverage_config(), progress=False)
     assert coverage.config.episodes == "free" and not coverage.terminated.any()
@@ -259,13 +277,13 @@ def test_free_episodes_reach_every_strategy(strategy: str, tmp_path: Path) -> No
 
 def test_coverage_must_follow_the_runs_episode_rules() -> None:
     with pytest.raises(ValueError, match="must follow the run's rules"):
-        _cfg(episodes="free", coverage={**TINY["coverage"], "episodes": "env"})
+        tiny_config(episodes="free", coverage={**TINY["coverage"], "episodes": "env"})
     with pytest.raises(ValueError, match="unknown episodes mode"):
-        _cfg(episodes="sometimes")
+        tiny_config(episodes="sometimes")
     with pytest.raises(ValueError, match="unknown evaluation points"):
-        _cfg(evaluation={"points": "often"})
+        tiny_config(evaluation={"points": "often"})
     with pytest.raises(ValueError, match="unknown evaluation config field"):
-        _cfg(evaluation={"fit_seed": 2})
+        tiny_config(evaluation={"fit_seed": 2})
 
 
 def test_oracle_set_always_holds_the_budget(
@@ -274,10 +292,10 @@ def test_oracle_set_always_holds_the_budget(
     """Rollout lengths vary under "env" rules, so a first oracle set can fall short of the
     budget (here: forced by a far too small first guess); it is rebuilt larger instead of
     failing the comparison."""
-    from advex.analysis import compare
+    from advex.engine import compare
 
     monkeypatch.setattr(compare, "oracle_starts", lambda coverage, budget: 5)
-    cfg = _cfg(strategies=["random"], steps=120, round_steps=120)
+    cfg = tiny_config(strategies=["random"], steps=120, round_steps=120)
     _, oracle_path = compare.prepare_coverage(cfg, tmp_path, progress=False)[0]
     assert oracle_path is not None
     oracle = CoverageSet.load(oracle_path)
@@ -307,7 +325,7 @@ def test_mistyped_config_values_are_one_line_before_anything_is_written(
 
 
 def test_estimate_is_rounds_times_waves_of_the_first_round() -> None:
-    from advex.analysis.compare import _estimate
+    from advex.engine.compare import _estimate
 
     # 5 jobs on 2 workers run in 3 waves of 10 rounds of 12 s: 360 s
     assert _estimate(12.0, 10, 5, 2) == pytest.approx(360 / 3600)
@@ -315,9 +333,9 @@ def test_estimate_is_rounds_times_waves_of_the_first_round() -> None:
 
 
 def test_max_hours_stops_after_the_timed_round_and_resume_finishes_it(tmp_path: Path) -> None:
-    from advex.analysis.compare import RuntimeTooLongError
+    from advex.engine.compare import RuntimeTooLongError
 
-    cfg = _cfg(strategies=["random", "adversarial-sf"], references=["no-change"])
+    cfg = tiny_config(strategies=["random", "adversarial-sf"], references=["no-change"])
     with pytest.raises(RuntimeTooLongError, match=r"at least .* h \(the first round of random "
                        r"seed 0 took .* s; 3 rounds x 3 jobs on 1 worker\(s\)\), over "
                        r"--max-hours 1e-09"):
@@ -352,7 +370,7 @@ def test_default_yardstick_writes_both_strata_and_the_contact_share(tmp_path: Pa
 def test_public_python_api_returns_the_results_frame(tmp_path: Path) -> None:
     import advex
 
-    frame = advex.compare(_cfg(strategies=["random"], steps=100, round_steps=100,
+    frame = advex.compare(tiny_config(strategies=["random"], steps=100, round_steps=100,
                                references=["no-change"]), tmp_path / "nb", backend="serial",
                           progress=False, tensorboard=False)
     assert list(frame.columns) == RESULT_COLUMNS

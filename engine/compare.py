@@ -6,7 +6,7 @@ spreads them over a Ray cluster for multi-machine sweeps; ``serial`` runs in-pro
 
 Output folder::
 
-    <out>/config.json                 everything needed to rerun
+    <out>/config.json                 the resolved config: every value (ExperimentConfig.resolved)
     <out>/results.parquet, .csv       tidy rows (task, strategy, seed, env_steps, metric, ...)
     <out>/sample_efficiency.png       metric vs env steps, one line per strategy (mean, 95 % CI)
     <out>/summary.csv, report.md      the final table
@@ -35,13 +35,13 @@ from typing import Any, Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
-from advex.analysis.checkpoint import Checkpointer, already_holds
-from advex.analysis.coverage import CoverageSet, load_or_build_coverage
-from advex.analysis.experiment import ExperimentConfig, run_references, run_single
-from advex.analysis.references import oracle_starts
-from advex.analysis.results import save_results, validate_results
 from advex.atomic_io import read_json, write_json_atomic
 from advex.device import resolve_device
+from advex.engine.checkpoint import Checkpointer, already_holds
+from advex.engine.coverage import CoverageSet, load_or_build_coverage
+from advex.engine.experiment import ExperimentConfig, run_references, run_single
+from advex.engine.references import oracle_starts
+from advex.engine.results import save_results, validate_results
 from advex.envs import TaskSpec, register_task, registered_tasks
 from advex.exploration.strategy import (
     UntrustedRunFolderError,
@@ -67,7 +67,7 @@ class Job:
     coverage_path: str
     oracle_path: str | None = None
     device: str = "cpu"  # resolved (advex.device): where this job's models train
-    tensorboard: bool = True  # write runs/<job>/tb event files (advex.analysis.run_log)
+    tensorboard: bool = True  # write runs/<job>/tb event files (advex.engine.run_log)
 
 
 def _run_job(
@@ -111,7 +111,8 @@ def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
     if not config_path.exists():
         return
     saved = read_json(config_path)
-    if resume and saved != cfg.to_dict():
+    # A folder saved before configs were resolved holds overrides: resolve both to compare.
+    if resume and ExperimentConfig.from_dict(saved).resolved() != cfg:
         raise ValueError(f"{config_path} differs from this run's config; resume needs the same one")
     if not resume:
         raise already_holds(out, "a comparison")
@@ -224,6 +225,7 @@ def _run_locked(
     tasks: tuple[TaskSpec, ...],
     tensorboard: bool,
 ) -> pd.DataFrame:
+    cfg = cfg.resolved()  # what config.json holds and every job runs
     _check_out_dir(out, cfg, resume)
     if resume and not trust:
         for name in cfg.strategies:

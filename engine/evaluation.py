@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from advex.analysis.coverage_set import CoverageSet
-from advex.analysis.metrics import UNCERTAINTY_METRICS, SupportBox, evaluate_model
 from advex.config import dataclass_from_dict
+from advex.engine.coverage_set import CoverageSet
+from advex.engine.metrics import UNCERTAINTY_METRICS, SupportBox, evaluate_model
 from advex.models import EnsembleConfig, TrainConfig, TransitionModel, make_model
 from advex.models.factory import config_from_dict
 from advex.models.stacked import StackedEnsemble

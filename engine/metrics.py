@@ -1,4 +1,4 @@
-"""Score a transition model on a held-out :class:`~advex.analysis.coverage.CoverageSet`.
+"""Score a transition model on a held-out :class:`~advex.engine.coverage.CoverageSet`.
 
 Every result file of advex uses these metric names (``METRIC_NAMES``, plus ``CALIBRATION_NAMES``
 for models that predict a variance):
@@ -64,7 +64,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from advex.analysis.coverage_set import SOURCE_NAMES, CoverageSet
+from advex.engine.coverage_set import SOURCE_NAMES, CoverageSet
 from advex.models.prediction_error import normalised_sq_error
 
 #: Metrics every evaluation reports (rollout metrics need rollouts of >= k steps).

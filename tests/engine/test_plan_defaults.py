@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from advex.agents.planning import PlanConfig, run_planning
+from advex.engine.planning import PlanConfig, run_planning
 
 #: task -> (steps measured, a uniform random policy's return, the best return measured with
 #: the simulator) over one episode of that many steps (None: the time limit), seed 0

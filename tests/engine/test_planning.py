@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from advex.agents.planning import PlanConfig, planning_model, run_planning
 from advex.agents.simulator_env import SimulatorEnv
-from advex.analysis.evaluation import fit_models
-from advex.analysis.experiment import ExperimentConfig
 from advex.atomic_io import write_json_atomic
 from advex.cli import main
+from advex.engine.evaluation import fit_models
+from advex.engine.experiment import ExperimentConfig
+from advex.engine.planning import PlanConfig, planning_model, run_planning
 from advex.envs import make_env, set_state
 from advex.exploration.collect import collect
 from advex.models import EnsembleConfig, EnsembleModel, TrainConfig, fit_model
@@ -124,7 +124,7 @@ def test_bad_plan_input_is_one_line_before_any_env(
     args: list[str], message: str, pendulum_model: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import advex.agents.planning as planning
+    import advex.engine.planning as planning
 
     def no_env(*a: object, **k: object) -> None:
         raise AssertionError("an env was built before the input was checked")

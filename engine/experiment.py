@@ -4,14 +4,15 @@ Every strategy gets the same model class and hyper-parameters, the same step bud
 episode rules and the same held-out coverage set, so the only thing that differs between runs
 is *where the data came from*. The online model (warm-started, capped refits) is what the
 adversary plays against; the score at each evaluation point comes from separate fresh fits of
-the buffer to convergence (:mod:`advex.analysis.evaluation`). Reference rows (no-change,
-ridge, oracle: :mod:`advex.analysis.references`) run as one more job per seed. A run
+the buffer to convergence (:mod:`advex.engine.evaluation`). Reference rows (no-change,
+ridge, oracle: :mod:`advex.engine.references`) run as one more job per seed. A run
 checkpoints after every round and ``resume=True`` continues a killed run, producing the same
 rows as an uninterrupted one (``wall_s`` aside).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -22,27 +23,26 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from advex.analysis.checkpoint import Checkpointer, RunState, already_holds
-from advex.analysis.coverage import CoverageConfig, CoverageSet
-from advex.analysis.evaluation import (
+from advex.atomic_io import read_json, write_json_atomic
+from advex.config import dataclass_from_dict
+from advex.engine.checkpoint import Checkpointer, RunState, already_holds
+from advex.engine.coverage import CoverageConfig, CoverageSet
+from advex.engine.evaluation import (
     EvaluationConfig,
     Score,
     evaluate_fits,
     online_uncertainty_scores,
     score_rows,
 )
-from advex.analysis.references import (
-    REFERENCES,
+from advex.engine.references import (
     no_change_scores,
     oracle_batch,
     oracle_rows,
     ridge_scores,
 )
-from advex.analysis.results import write_job_rows
-from advex.analysis.run_files import FINAL_MODEL_FILE
-from advex.analysis.run_log import RunLog
-from advex.atomic_io import read_json, write_json_atomic
-from advex.config import dataclass_from_dict
+from advex.engine.results import REFERENCE_NAMES, write_job_rows
+from advex.engine.run_files import FINAL_MODEL_FILE
+from advex.engine.run_log import RunLog
 from advex.envs import check_episode_mode, get_task
 from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer, check_fits_in_memory
 from advex.exploration.collect import Collector, collect
@@ -63,9 +63,11 @@ from advex.seeding import derive_seed
 class ExperimentConfig:
     """Everything needed to rerun a comparison; saved as ``config.json`` beside the results.
 
-    ``model_config``/``train``/``coverage`` hold overrides of the component dataclasses'
-    defaults (empty dict = the documented defaults); ``strategy_config`` maps a strategy name
-    to the overrides of its config.
+    ``model_config``/``train``/``coverage``/``evaluation`` may hold overrides of the component
+    dataclasses' defaults (empty dict = the documented defaults); ``strategy_config`` maps a
+    strategy name to the overrides of its config. What a run saves is :meth:`resolved`: every
+    nested config with all its values, so a default changed later never changes what a resume
+    or a rerun of that folder does.
     """
 
     task: str = "InvertedPendulum-v5"
@@ -95,18 +97,18 @@ class ExperimentConfig:
     evaluation: dict[str, Any] = field(
         default_factory=lambda: {"points": "log", "fit_seeds": 2}
     )
-    #: Reference rows written beside the strategies (any of REFERENCES).
-    references: list[str] = field(default_factory=lambda: list(REFERENCES))
+    #: Reference rows written beside the strategies (any of REFERENCE_NAMES).
+    references: list[str] = field(default_factory=lambda: list(REFERENCE_NAMES))
     #: Ridge penalty of the ``ridge`` reference.
     ridge_alpha: float = 1e-3
 
     def __post_init__(self) -> None:
         check_episode_mode(self.episodes)
         spec = get_task(self.task)  # unknown task -> error listing the valid ones
-        bad_refs = [r for r in self.references if r not in REFERENCES]
+        bad_refs = [r for r in self.references if r not in REFERENCE_NAMES]
         if bad_refs or len(set(self.references)) != len(self.references):
             raise ValueError(
-                f"references must be distinct names from {', '.join(REFERENCES)}; got "
+                f"references must be distinct names from {', '.join(REFERENCE_NAMES)}; got "
                 f"{self.references}"
             )
         if "episodes" in self.coverage and self.coverage["episodes"] != self.episodes:
@@ -148,6 +150,31 @@ class ExperimentConfig:
             strategy_class(name).check_task(spec)
         check_fits_in_memory(self.steps, spec.obs_dim, spec.act_dim, "compare steps")
 
+    def resolved(self) -> ExperimentConfig:
+        """This config with every nested dict holding all the fields of its dataclass (the
+        model's, the online fit's, the coverage set's, the evaluation's with its model's, and
+        each strategy's), as plain JSON values. Two fields stay out: ``device`` (where a run
+        trains is chosen per machine, ``--device``) and the models' ``seed`` (each run seed
+        draws its own initial weights). Resolving twice gives the same config."""
+        evaluation = _plain(self.evaluation_config(), drop=("device",))
+        evaluation["model_config"] = _plain(
+            config_from_dict(evaluation["model"], {**evaluation["model_config"], "seed": 0}),
+            drop=("seed",),
+        )
+        return replace(
+            self,
+            model_config=_plain(
+                config_from_dict(self.model, {"seed": 0, **self.model_config}), drop=("seed",)
+            ),
+            train=_plain(self.train_config(), drop=("device",)),
+            coverage=_plain(self.coverage_config()),
+            evaluation=evaluation,
+            strategy_config={
+                name: _plain(strategy_config_from_dict(name, self.strategy_config.get(name) or {}))
+                for name in self.strategies
+            },
+        )
+
     @property
     def n_rounds(self) -> int:
         return math.ceil(self.steps / self.round_steps)
@@ -177,6 +204,13 @@ class ExperimentConfig:
     def eval_rounds(self) -> list[int]:
         """0-based rounds after which the buffer is scored."""
         return self.evaluation_config().rounds(self.n_rounds, self.round_steps)
+
+
+def _plain(config: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config dataclass as the JSON values ``config.json`` holds (tuples become lists), less
+    the fields ``drop``."""
+    values = json.loads(json.dumps(asdict(config)))
+    return {key: value for key, value in values.items() if key not in drop}
 
 
 def round_seed(seed: int, round_index: int, purpose: str) -> int:
@@ -247,7 +281,7 @@ def run_single(
 
     After every round the rows so far are in ``run_dir/rows.csv`` (what ``advex report``
     shows of a comparison that is running or was killed) and, with ``tensorboard``, the
-    round's scalars in ``run_dir/tb`` (:mod:`advex.analysis.run_log`).
+    round's scalars in ``run_dir/tb`` (:mod:`advex.engine.run_log`).
 
     ``device``: where the online refits and the evaluation fits train (a resolved name, see
     :mod:`advex.device`); the model lives on the CPU between fits, for the strategy and the
@@ -292,8 +326,12 @@ def run_single(
         for r in range(state.completed_rounds, cfg.n_rounds):
             start = time.perf_counter()
             n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
-            strategy.collect(collector, buffer, n_new, round_seed(seed, r, "collect"), False)
-            strategy.observe_round(buffer, model)  # the model before it sees the round
+            data = strategy.collect(collector, buffer, n_new, round_seed(seed, r, "collect"),
+                                    False)
+            observed = None
+            if strategy.uses_model and strategy.rewards_before_refit \
+                    and data.follows_earlier_data:
+                observed = strategy.observe_round(buffer, model, data)  # model before the refit
             if strategy.uses_model:  # the online model: what the adversary plays against
                 history = model.fit(
                     buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False
@@ -301,7 +339,7 @@ def run_single(
                 model.to("cpu")
                 log.online_fit(r, history, train_cfg.max_epochs)
                 log.scalars("online", {"epochs": history.epochs}, len(buffer))
-            diagnostics = strategy.update(buffer, model)
+            diagnostics = strategy.update(buffer, model, data, observed)
             scores: dict[str, Score] = {}
             if r in eval_rounds:
                 scores, fits = evaluate_fits(buffer, coverage, eval_cfg, seed)
@@ -346,7 +384,7 @@ def run_references(
     tensorboard: bool = True,
 ) -> list[dict[str, Any]]:
     """The reference rows of one run seed at every evaluation point (module docstring of
-    :mod:`advex.analysis.references`). ``oracle`` (a coverage set built with another seed and
+    :mod:`advex.engine.references`). ``oracle`` (a coverage set built with another seed and
     enough starts) is needed when ``"oracle"`` is among ``cfg.references``; ``device`` trains
     its fits.
 

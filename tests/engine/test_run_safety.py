@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from advex.analysis.compare import run_compare
-from advex.analysis.experiment import ExperimentConfig
+from advex.engine.compare import run_compare
+from advex.engine.experiment import ExperimentConfig
 from advex.run_lock import RunFolderBusyError, run_folder_lock
 
 TINY = {
@@ -83,9 +83,9 @@ def test_resume_never_unpickles_an_untrusted_run_folder(
 ) -> None:
     """An sb3-* checkpoint is SB3's pickle format: resuming it needs --trust-run-folder, and
     without it nothing is loaded and no job starts."""
-    from advex.analysis.coverage import build_coverage_set
-    from advex.analysis.experiment import run_single
     from advex.cli import main
+    from advex.engine.coverage import build_coverage_set
+    from advex.engine.experiment import run_single
     from advex.exploration.sb3_strategy import SB3PPOStrategy
     from advex.exploration.strategy import UntrustedRunFolderError
 
@@ -117,8 +117,8 @@ def test_resume_never_unpickles_an_untrusted_run_folder(
 def test_damaged_run_files_give_one_line_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from advex.analysis.checkpoint import Checkpointer, CheckpointError
     from advex.cli import main
+    from advex.engine.checkpoint import Checkpointer, CheckpointError
 
     cfg = ExperimentConfig(**{**TINY, "strategies": ["random"],
                               "references": ["no-change"]})
@@ -143,7 +143,7 @@ def test_damaged_run_files_give_one_line_naming_the_file(
     assert "progress.json: damaged checkpoint" in err and err.count("\n") == 1
     refs = out / "runs" / "references_seed0" / "progress.json"
     refs.write_text("{")
-    from advex.analysis.experiment import run_references
+    from advex.engine.experiment import run_references
 
     with pytest.raises(ValueError, match="references_seed0/progress.json: not valid JSON"):
         run_references(cfg, 0, refs.parent, None, None, resume=True,  # type: ignore[arg-type]

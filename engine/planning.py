@@ -103,10 +103,10 @@ def run_model(folder: Path, strategy: str, seed: int | None) -> tuple[Any, Path,
     """
     from dataclasses import replace
 
-    from advex.analysis.checkpoint import Checkpointer
-    from advex.analysis.evaluation import fit_models
-    from advex.analysis.experiment import ExperimentConfig
     from advex.atomic_io import read_json
+    from advex.engine.checkpoint import Checkpointer
+    from advex.engine.evaluation import fit_models
+    from advex.engine.experiment import ExperimentConfig
     from advex.exploration.buffer import ReplayBuffer
 
     config_path = folder / "config.json"

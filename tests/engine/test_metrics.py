@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from advex.analysis.coverage import SOURCE_NAMES, CoverageConfig, CoverageSet
-from advex.analysis.metrics import (
+from advex.engine.coverage import SOURCE_NAMES, CoverageConfig, CoverageSet
+from advex.engine.metrics import (
     CALIBRATION_NAMES,
     METRIC_NAMES,
     NonFinitePredictionWarning,
@@ -241,7 +241,7 @@ def test_spearman_handles_ties_and_constants():
 def test_real_advex_model_on_real_coverage_set():
     """End to end: an advex ensemble fitted on random data, scored on a small real set."""
     models = pytest.importorskip("advex.models")
-    from advex.analysis.coverage import build_coverage_set
+    from advex.engine.coverage import build_coverage_set
     from advex.exploration.buffer import ReplayBuffer
 
     config = CoverageConfig(n_starts=30, horizon=20, n_random_rollout_steps=200,

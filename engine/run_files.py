@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advex.analysis.checkpoint import Checkpointer, CheckpointError
-from advex.analysis.coverage_set import CoverageSet
+from advex.engine.checkpoint import Checkpointer, CheckpointError
+from advex.engine.coverage_set import CoverageSet
 from advex.exploration.buffer import BufferFileError, ReplayBuffer
 from advex.models import TransitionModel
 

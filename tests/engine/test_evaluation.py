@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from advex.analysis.coverage import CoverageConfig, build_coverage_set
-from advex.analysis.evaluation import (
+from advex.engine.coverage import CoverageConfig, build_coverage_set
+from advex.engine.evaluation import (
     EvaluationConfig,
     _aggregate,
     evaluate_data,
     fit_seeds,
 )
-from advex.analysis.references import RidgeModel, oracle_batch, oracle_rows, oracle_starts
+from advex.engine.references import RidgeModel, oracle_batch, oracle_rows, oracle_starts
 from advex.exploration.collect import collect
 from advex.types import TransitionBatch
 
@@ -106,7 +106,7 @@ def test_oracle_draw_is_nested_and_sized(coverage) -> None:  # type: ignore[no-u
 
 
 def test_round_seeds_differ_by_round_purpose_and_run_seed() -> None:
-    from advex.analysis.experiment import round_seed
+    from advex.engine.experiment import round_seed
 
     seeds = {round_seed(s, r, p) for s in (0, 1) for r in range(4) for p in ("collect", "fit")}
     assert len(seeds) == 2 * 4 * 2  # every (seed, round, purpose) gets its own stream

@@ -19,6 +19,10 @@ RESULTS_FILE = "results.parquet"
 #: Each job's rows so far, rewritten after every round under ``runs/<job>/``: what a
 #: comparison that is still running, or was killed, has measured.
 JOB_ROWS_FILE = "rows.csv"
+#: Reference rows of a results frame, not exploration strategies, in the order they are listed:
+#: the s' = s model, a linear model, and the same model class trained on data drawn like the
+#: held-out set (:mod:`advex.engine.references` computes them).
+REFERENCE_NAMES: tuple[str, ...] = ("no-change", "ridge", "oracle")
 
 RESULT_COLUMNS = [
     "task", "strategy", "seed", "env_steps", "metric", "value", "value_sd", "n_fits", "wall_s",

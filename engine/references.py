@@ -9,7 +9,7 @@ be read as *how much of the possible gap was closed*:
   standardised inputs), fitted on uniform-random data of the same budget under the run's
   episode rules: what a linear fit of the cheapest data already explains.
 * ``oracle``: the run's model class, fitted exactly as every strategy's data is (the same
-  fit seeds and stopping rule, :mod:`advex.analysis.evaluation`), on transitions drawn from the
+  fit seeds and stopping rule, :mod:`advex.engine.evaluation`), on transitions drawn from the
   coverage set's own generating process with another seed, same budget. The test set's own
   distribution is the best data a strategy could have collected, so this is the ceiling.
 
@@ -23,15 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advex.analysis.coverage_set import CoverageSet
-from advex.analysis.evaluation import Score, score_models
-from advex.analysis.metrics import SupportBox
-from advex.analysis.statistics import REFERENCE_NAMES
+from advex.engine.coverage_set import CoverageSet
+from advex.engine.evaluation import Score, score_models
+from advex.engine.metrics import SupportBox
 from advex.models.normalizer import clip_standardised
 from advex.types import TransitionBatch
-
-#: Reference rows, in the order they are listed (the summary's statistics know them too).
-REFERENCES: tuple[str, ...] = REFERENCE_NAMES
 
 
 class NoChangeModel:

@@ -1,5 +1,5 @@
 """Building the held-out coverage set: a fixed yardstick of transitions that spans the
-reachable state space (what a built set holds: :mod:`advex.analysis.coverage_set`).
+reachable state space (what a built set holds: :mod:`advex.engine.coverage_set`).
 
 Why: model-based RL libraries score a transition model on a random split of the agent's own
 replay buffer, which flatters whatever the agent happened to visit. An exploration strategy is
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from advex.analysis.coverage_set import (
+from advex.engine.coverage_set import (
     FORMAT_VERSION,
     SOURCE_NAMES,
     CoverageConfig,

@@ -1,6 +1,6 @@
 """The held-out coverage set as data: its config, its arrays, its file, its view as a buffer.
 
-How a set is built lives in :mod:`advex.analysis.coverage`; this module is what a built set
+How a set is built lives in :mod:`advex.engine.coverage`; this module is what a built set
 *is*. Shapes: ``S`` starts, ``K`` horizon, ``O`` obs dim, ``A`` act dim. Rollouts may end early
 (``"env"`` episodes stop at the task's termination), so every start has a length
 ``1 <= L_i <= K`` and only steps ``t < L_i`` are transitions; later slots are zero padding that
@@ -149,7 +149,7 @@ class CoverageConfig:
 
 @dataclass
 class CoverageSet:
-    """A built coverage set (see :mod:`advex.analysis.coverage` for how).
+    """A built coverage set (see :mod:`advex.engine.coverage` for how).
 
     ``start_states`` ``S x state_size`` float64 (``advex.envs.get_state`` vectors), ``obs``
     ``S x (K+1) x O`` float32 (``obs[:, 0]`` is the start's observation), ``act`` ``S x K x A``

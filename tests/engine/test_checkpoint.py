@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from advex.analysis.checkpoint import Checkpointer, CheckpointError, RunState
+from advex.engine.checkpoint import Checkpointer, CheckpointError, RunState
 from advex.exploration.buffer import ReplayBuffer
 from advex.models import make_model
 
