@@ -43,7 +43,7 @@ class RunState:
 
     completed_rounds: int
     buffer: ReplayBuffer
-    model: TransitionModel
+    model: TransitionModel | None  # None: a job without an online model (the references)
     strategy_state: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
@@ -76,7 +76,8 @@ class Checkpointer:
             shutil.rmtree(folder)  # left by a crash before the pointer moved: not trusted
         folder.mkdir(parents=True)
         state.buffer.save(folder / "buffer.npz")
-        state.model.save(folder / "model.pt")
+        if state.model is not None:
+            state.model.save(folder / "model.pt")
         STRATEGY_FILE.save_tensors(
             folder / "strategy.pt",
             {"strategy": state.strategy_state, "torch_rng_state": torch.get_rng_state()},
@@ -108,15 +109,15 @@ class Checkpointer:
             raise CheckpointError(f"{self.pointer}: bad checkpoint folder name {folder!r}")
         return self.run_dir / folder
 
-    def load(self) -> RunState:
+    def load(self, with_model: bool = True) -> RunState:
+        """The latest checkpoint; ``with_model``: it must hold the online model (every job but
+        the references)."""
         folder = self.latest_folder()
         if folder is None:
             raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
-        missing = [
-            name
-            for name in ("buffer.npz", "model.pt", "strategy.pt", "progress.json")
-            if not (folder / name).is_file()
-        ]
+        needed = ("buffer.npz", *(("model.pt",) if with_model else ()), "strategy.pt",
+                  "progress.json")
+        missing = [name for name in needed if not (folder / name).is_file()]
         if missing:
             raise CheckpointError(f"{folder}: checkpoint is missing {', '.join(missing)}")
         try:
@@ -134,7 +135,7 @@ class Checkpointer:
         return RunState(
             completed_rounds=completed,
             buffer=ReplayBuffer.load(folder / "buffer.npz"),
-            model=TransitionModel.load(folder / "model.pt"),
+            model=TransitionModel.load(folder / "model.pt") if with_model else None,
             strategy_state=strategy_state,
             rows=rows,
             wall_s=wall_s,

@@ -278,14 +278,10 @@ def _run_locked(
 
 
 def _rounds_done(job: Job) -> int:
-    """Rounds a job has finished, read off its folder (its checkpoint pointer, or the
-    reference job's progress file); 0 when there is nothing to read yet."""
-    run_dir = Path(job.run_dir)
+    """Rounds a job has finished, read off its checkpoint pointer (strategies and references
+    alike); 0 when there is nothing to read yet."""
     try:
-        if job.strategy == REFERENCES_JOB:
-            points = read_json(run_dir / "progress.json").get("points", [])
-            return max(points) + 1 if points else 0
-        return Checkpointer(run_dir).completed_rounds()
+        return Checkpointer(Path(job.run_dir)).completed_rounds()
     except (OSError, ValueError, AttributeError):
         return 0  # not written yet, or being replaced right now: the next poll reads it
 

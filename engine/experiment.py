@@ -5,13 +5,16 @@ episode rules and the same held-out coverage set, so the only thing that differs
 is *where the data came from*. The online model (warm-started, capped refits) is what the
 adversary plays against; the score at each evaluation point comes from separate fresh fits of
 the buffer to convergence (:mod:`advex.engine.evaluation`). Reference rows (no-change,
-ridge, oracle: :mod:`advex.engine.references`) run as one more job per seed. A run
-checkpoints after every round and ``resume=True`` continues a killed run, producing the same
-rows as an uninterrupted one (``wall_s`` aside).
+ridge, oracle: :mod:`advex.engine.references`) run as one more job per seed. Every job, a
+strategy's or the references', runs through one loop (:func:`_run_rounds`: play a round,
+score it at an evaluation point, checkpoint it with its rows), so every job checkpoints after
+every round the same way and ``resume=True`` continues a killed one, producing the same rows as
+an uninterrupted run (``wall_s`` aside).
 """
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 import time
@@ -23,7 +26,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from advex.atomic_io import read_json, write_json_atomic
 from advex.config import dataclass_from_dict
 from advex.engine.checkpoint import Checkpointer, RunState, already_holds
 from advex.engine.coverage import CoverageConfig, CoverageSet
@@ -263,6 +265,208 @@ def _rows(
     ]
 
 
+class _RoundJob(abc.ABC):
+    """One job of a comparison, one run seed: a strategy with its online model, or the
+    reference rows. Both run through :func:`_run_rounds`, round by round (collect, learn,
+    score at the evaluation points) with one checkpoint after every round (a
+    :class:`~advex.engine.checkpoint.Checkpointer` folder), so a killed job of either kind
+    resumes the same way."""
+
+    #: The strategy's name, or ``references``.
+    name: str
+    #: The progress bar's label.
+    label: str
+    #: Whether its model is checkpointed (the references job has no online model).
+    has_model: bool = True
+    #: Whether loading its checkpoint unpickles (SB3 agents): only from a trusted folder.
+    unpickles_checkpoints: bool = False
+
+    @abc.abstractmethod
+    def fresh_state(self) -> RunState:
+        """The state before round one."""
+
+    def restore(self, state: RunState) -> None:
+        """Take over a checkpoint's state (the strategy's own state)."""
+        return None
+
+    def start(self, state: RunState) -> None:
+        """Before the first round played (fresh or resumed)."""
+        return None
+
+    @abc.abstractmethod
+    def play_round(self, r: int, n_steps: int, state: RunState, log: RunLog) -> dict[str, float]:
+        """Collect round ``r``'s ``n_steps`` into ``state.buffer`` and learn from them;
+        returns diagnostics."""
+
+    @abc.abstractmethod
+    def score(self, r: int, state: RunState, final: bool) -> dict[str, dict[str, Score]]:
+        """At an evaluation point: each row name's scores (``final``: the last round)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`restore` needs besides buffer, model and rows."""
+        return {}
+
+    def heldout_tag(self, name: str) -> str:
+        """TensorBoard prefix of row ``name``'s held-out scores."""
+        return f"heldout/{name}"
+
+    def close(self) -> None:
+        """Release envs and the like."""
+        return None
+
+
+class _StrategyJob(_RoundJob):
+    """A strategy's run: its own buffer and online model, refitted after every round for
+    strategies that use it; scored by fresh evaluation fits (:mod:`advex.engine.evaluation`)."""
+
+    def __init__(self, cfg: ExperimentConfig, name: str, seed: int, run_dir: Path,
+                 coverage: CoverageSet, device: str) -> None:
+        self.cfg, self.name, self.seed = cfg, name, seed
+        self.run_dir, self.coverage = run_dir, coverage
+        self.label = f"{name} seed {seed}"
+        self._fresh, self.strategy = _fresh_state(cfg, name, seed)
+        self.unpickles_checkpoints = self.strategy.unpickles_checkpoints
+        self.collector = Collector(cfg.task, n_envs=cfg.n_envs,
+                                   episodes=check_episode_mode(cfg.episodes))
+        self.train_cfg, self.eval_cfg = cfg.train_config(device), cfg.evaluation_config(device)
+
+    def fresh_state(self) -> RunState:
+        return self._fresh
+
+    def restore(self, state: RunState) -> None:
+        self.strategy.load_state_dict(state.strategy_state)
+
+    def start(self, state: RunState) -> None:
+        # The adversaries maximise the yardstick's own error: same per-dimension units.
+        self.strategy.set_error_scale(self.coverage.delta_scale())
+        if self.strategy.uses_model:
+            self.strategy.bind_model(state.model)
+
+    def play_round(self, r: int, n_steps: int, state: RunState, log: RunLog) -> dict[str, float]:
+        strategy, buffer, model = self.strategy, state.buffer, state.model
+        data = strategy.collect(self.collector, buffer, n_steps,
+                                round_seed(self.seed, r, "collect"), False)
+        observed = None
+        if strategy.uses_model and strategy.rewards_before_refit and data.follows_earlier_data:
+            observed = strategy.observe_round(buffer, model, data)  # model before the refit
+        if strategy.uses_model:  # the online model: what the adversary plays against
+            history = model.fit(
+                buffer, self.train_cfg, seed=round_seed(self.seed, r, "fit"), progress=False
+            )
+            model.to("cpu")
+            log.online_fit(r, history, self.train_cfg.max_epochs)
+            log.scalars("online", {"epochs": history.epochs}, len(buffer))
+        return strategy.update(buffer, model, data, observed)
+
+    def score(self, r: int, state: RunState, final: bool) -> dict[str, dict[str, Score]]:
+        scores, fits = evaluate_fits(state.buffer, self.coverage, self.eval_cfg, self.seed)
+        if self.strategy.uses_model and not self.eval_cfg.scores_uncertainty():
+            scores.update(online_uncertainty_scores(state.model, self.coverage))
+        if final:
+            save_final_model(self.run_dir, fits.models[0], self.cfg.task)
+        return {self.name: scores}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.strategy.state_dict()
+
+    def heldout_tag(self, name: str) -> str:
+        return "heldout"
+
+    def close(self) -> None:
+        self.collector.close()
+        self.strategy.close()
+
+
+class _ReferencesJob(_RoundJob):
+    """The reference rows of one run seed (module docstring of
+    :mod:`advex.engine.references`): random data collected round by round under the run's
+    episode rules (the ridge reference's data, and the budget of every point), scored at the
+    same evaluation points as the strategies. It has no online model."""
+
+    has_model = False
+
+    def __init__(self, cfg: ExperimentConfig, seed: int, run_dir: Path, coverage: CoverageSet,
+                 oracle: CoverageSet | None, device: str) -> None:
+        if "oracle" in cfg.references and oracle is None:
+            raise ValueError("run_references: the oracle reference needs an oracle coverage set")
+        self.cfg, self.seed, self.run_dir = cfg, seed, run_dir
+        self.coverage, self.oracle = coverage, oracle
+        self.name, self.label = "references", f"references seed {seed}"
+        self.eval_cfg = cfg.evaluation_config(device)
+        self.no_change: dict[str, Score] = {}
+
+    def fresh_state(self) -> RunState:
+        spec = get_task(self.cfg.task)
+        buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, extra_columns=(CONTACT_COLUMN,))
+        return RunState(0, buffer, None, {})
+
+    def start(self, state: RunState) -> None:
+        if "no-change" in self.cfg.references:  # the same at every point: scored once
+            self.no_change = no_change_scores(self.coverage)
+
+    def play_round(self, r: int, n_steps: int, state: RunState, log: RunLog) -> dict[str, float]:
+        cfg = self.cfg
+        collect(cfg.task, n_steps=n_steps, seed=round_seed(self.seed, r, "reference-random"),
+                n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes),
+                buffer=state.buffer, progress=False)
+        return {}
+
+    def score(self, r: int, state: RunState, final: bool) -> dict[str, dict[str, Score]]:
+        references, random_data = self.cfg.references, state.buffer
+        scores: dict[str, dict[str, Score]] = {}
+        if "no-change" in references:
+            scores["no-change"] = self.no_change
+        if "ridge" in references:
+            scores["ridge"] = ridge_scores(random_data.batch(), self.coverage, self.cfg.ridge_alpha)
+            ridge_contacts = random_data.contact_frac()
+            if ridge_contacts is not None:  # the share of its random data in contact
+                scores["ridge"]["contact_frac"] = Score(ridge_contacts, math.nan, 1)
+        if "oracle" in references:
+            assert self.oracle is not None
+            # Nested draws: each budget's rows extend the previous budget's.
+            rows = oracle_rows(self.oracle, len(random_data), derive_seed(self.seed, "oracle"))
+            scores["oracle"], fits = evaluate_fits(
+                oracle_batch(self.oracle, rows), self.coverage, self.eval_cfg, self.seed,
+                contact_frac=float(self.oracle.row_contacts()[rows].mean()),
+            )
+            if final:
+                save_final_model(self.run_dir, fits.models[0], self.cfg.task)
+        return scores
+
+
+def _run_rounds(
+    cfg: ExperimentConfig,
+    job: _RoundJob,
+    seed: int,
+    run_dir: Path,
+    *,
+    resume: bool,
+    progress: bool,
+    trust_run_folder: bool,
+    stop_after_rounds: int | None,
+    tensorboard: bool,
+) -> list[dict[str, Any]]:
+    """The one loop every job runs (module docstring): rounds from the last checkpoint on,
+    each checkpointed with its rows; returns the job's tidy rows."""
+    try:
+        state = _start_or_resume(job, Checkpointer(run_dir), resume, trust_run_folder)
+        eval_rounds = cfg.eval_rounds()
+        log = RunLog(run_dir, tensorboard)
+        bar = tqdm(total=cfg.n_rounds, initial=state.completed_rounds, desc=job.label,
+                   unit="round", disable=not progress, leave=False)
+        try:
+            for r in range(state.completed_rounds, cfg.n_rounds):
+                _play(cfg, job, seed, run_dir, state, r, r in eval_rounds, log, bar)
+                if stop_after_rounds is not None and state.completed_rounds >= stop_after_rounds:
+                    break
+        finally:
+            bar.close()
+            log.close()
+    finally:
+        job.close()
+    return state.rows
+
+
 def run_single(
     cfg: ExperimentConfig,
     strategy_name: str,
@@ -293,82 +497,11 @@ def run_single(
     ``stop_after_rounds`` ends the run early as if killed after that many rounds (tests use it
     to check that ``resume`` reproduces an uninterrupted run).
     """
-    checkpointer = Checkpointer(run_dir)
-    state, strategy = _fresh_state(cfg, strategy_name, seed)
-    if resume and checkpointer.exists():
-        if strategy.unpickles_checkpoints and not trust_run_folder:
-            raise UntrustedRunFolderError(untrusted_resume_message(strategy_name, run_dir))
-        state = checkpointer.load()
-        write_job_rows(run_dir, state.rows)  # a kill between checkpoint and rows file
-        strategy.load_state_dict(state.strategy_state)
-        if state.torch_rng_state is not None:
-            torch.set_rng_state(state.torch_rng_state)
-    elif checkpointer.exists():
-        raise already_holds(run_dir, "a run")
-    buffer, model = state.buffer, state.model
-    # The adversaries maximise the yardstick's own error: same per-dimension units.
-    strategy.set_error_scale(coverage.delta_scale())
-    if strategy.uses_model:
-        strategy.bind_model(model)
-    collector = Collector(cfg.task, n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes))
-    train_cfg, eval_cfg = cfg.train_config(device), cfg.evaluation_config(device)
-    eval_rounds = cfg.eval_rounds()
-    log = RunLog(run_dir, tensorboard)
-    bar = tqdm(
-        total=cfg.n_rounds,
-        initial=state.completed_rounds,
-        desc=f"{strategy_name} seed {seed}",
-        unit="round",
-        disable=not progress,
-        leave=False,
-    )
-    try:
-        for r in range(state.completed_rounds, cfg.n_rounds):
-            start = time.perf_counter()
-            n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
-            data = strategy.collect(collector, buffer, n_new, round_seed(seed, r, "collect"),
-                                    False)
-            observed = None
-            if strategy.uses_model and strategy.rewards_before_refit \
-                    and data.follows_earlier_data:
-                observed = strategy.observe_round(buffer, model, data)  # model before the refit
-            if strategy.uses_model:  # the online model: what the adversary plays against
-                history = model.fit(
-                    buffer, train_cfg, seed=round_seed(seed, r, "fit"), progress=False
-                )
-                model.to("cpu")
-                log.online_fit(r, history, train_cfg.max_epochs)
-                log.scalars("online", {"epochs": history.epochs}, len(buffer))
-            diagnostics = strategy.update(buffer, model, data, observed)
-            scores: dict[str, Score] = {}
-            if r in eval_rounds:
-                scores, fits = evaluate_fits(buffer, coverage, eval_cfg, seed)
-                if strategy.uses_model and not eval_cfg.scores_uncertainty():
-                    scores.update(online_uncertainty_scores(model, coverage))
-                if r == cfg.n_rounds - 1:
-                    save_final_model(run_dir, fits.models[0], cfg.task)
-            state.wall_s += time.perf_counter() - start
-            state.rows.extend(_rows(cfg, strategy_name, seed, len(buffer), state.wall_s, scores))
-            state.completed_rounds = r + 1
-            state.strategy_state = strategy.state_dict()
-            checkpointer.save(state)
-            write_job_rows(run_dir, state.rows)
-            log.scalars("heldout", {k: v.value for k, v in scores.items()}, len(buffer))
-            log.scalars("strategy", diagnostics, len(buffer))
-            log.flush()
-            bar.update(1)
-            shown = {"mse_1step": scores["mse_1step"].value} if scores else {}
-            shown.update(list(diagnostics.items())[:2])
-            if shown:
-                bar.set_postfix(**{k: f"{v:.3g}" for k, v in shown.items()})
-            if stop_after_rounds is not None and state.completed_rounds >= stop_after_rounds:
-                break
-    finally:
-        bar.close()
-        log.close()
-        collector.close()
-        strategy.close()
-    return state.rows
+    run_dir = Path(run_dir)
+    job = _StrategyJob(cfg, strategy_name, seed, run_dir, coverage, device)
+    return _run_rounds(cfg, job, seed, run_dir, resume=resume, progress=progress,
+                       trust_run_folder=trust_run_folder, stop_after_rounds=stop_after_rounds,
+                       tensorboard=tensorboard)
 
 
 def run_references(
@@ -380,6 +513,7 @@ def run_references(
     *,
     resume: bool = False,
     progress: bool = True,
+    stop_after_rounds: int | None = None,
     device: str = "cpu",
     tensorboard: bool = True,
 ) -> list[dict[str, Any]]:
@@ -388,71 +522,60 @@ def run_references(
     enough starts) is needed when ``"oracle"`` is among ``cfg.references``; ``device`` trains
     its fits.
 
-    Rows so far: ``run_dir/rows.csv``, TensorBoard: ``run_dir/tb`` (as :func:`run_single`).
-
-    Checkpoint: ``run_dir/progress.json`` after every point; a resumed job skips the points it
-    holds (every reference is a pure function of the config and seed, the random data
-    included, which is collected again).
+    The same loop and checkpoints as :func:`run_single` (a job with random data and no online
+    model): rows so far in ``run_dir/rows.csv``, TensorBoard in ``run_dir/tb``, a checkpoint
+    after every round that ``resume`` continues from.
     """
-    progress_path = run_dir / "progress.json"
-    done: dict[str, Any] = {"points": [], "rows": [], "wall_s": 0.0}
-    if progress_path.exists():
-        if not resume:
-            raise already_holds(run_dir, "reference rows")
-        done = read_json(progress_path)
-        if not isinstance(done, dict) or not {"points", "rows", "wall_s"} <= set(done):
-            raise ValueError(f"{progress_path}: damaged reference progress (keys missing)")
-        write_job_rows(run_dir, done["rows"])  # a kill between progress and rows file
-    if "oracle" in cfg.references and oracle is None:
-        raise ValueError("run_references: the oracle reference needs an oracle coverage set")
-    spec = get_task(cfg.task)
-    eval_cfg = cfg.evaluation_config(device)
-    random_data = ReplayBuffer(spec.obs_dim, spec.act_dim, extra_columns=(CONTACT_COLUMN,))
-    no_change = no_change_scores(coverage) if "no-change" in cfg.references else {}
-    points = cfg.eval_rounds()
-    log = RunLog(run_dir, tensorboard)
-    bar = tqdm(total=len(points), desc=f"references seed {seed}", disable=not progress,
-               leave=False)
-    try:
-        for r in range(cfg.n_rounds):
-            start = time.perf_counter()
-            n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
-            collect(cfg.task, n_steps=n_new, seed=round_seed(seed, r, "reference-random"),
-                    n_envs=cfg.n_envs, episodes=check_episode_mode(cfg.episodes),
-                    buffer=random_data, progress=False)
-            if r not in points or r in done["points"]:
-                continue
-            budget = len(random_data)
-            scores: dict[str, dict[str, Score]] = {}
-            if "no-change" in cfg.references:
-                scores["no-change"] = no_change
-            if "ridge" in cfg.references:
-                scores["ridge"] = ridge_scores(random_data.batch(), coverage, cfg.ridge_alpha)
-                ridge_contacts = random_data.contact_frac()
-                if ridge_contacts is not None:  # the share of its random data in contact
-                    scores["ridge"]["contact_frac"] = Score(ridge_contacts, math.nan, 1)
-            if "oracle" in cfg.references:
-                assert oracle is not None
-                # Nested draws: each budget's rows extend the previous budget's.
-                rows = oracle_rows(oracle, budget, derive_seed(seed, "oracle"))
-                scores["oracle"], fits = evaluate_fits(
-                    oracle_batch(oracle, rows), coverage, eval_cfg, seed,
-                    contact_frac=float(oracle.row_contacts()[rows].mean()),
-                )
-                if r == cfg.n_rounds - 1:
-                    save_final_model(run_dir, fits.models[0], cfg.task)
-            done["wall_s"] += time.perf_counter() - start
-            for name, reference_scores in scores.items():
-                done["rows"] += _rows(cfg, name, seed, budget, done["wall_s"], reference_scores)
-            done["points"].append(r)
-            write_json_atomic(progress_path, done)
-            write_job_rows(run_dir, done["rows"])
-            for name, reference_scores in scores.items():
-                values = {k: v.value for k, v in reference_scores.items()}
-                log.scalars(f"heldout/{name}", values, budget)
-            log.flush()
-            bar.update(1)
-    finally:
-        bar.close()
-        log.close()
-    return list(done["rows"])
+    run_dir = Path(run_dir)
+    job = _ReferencesJob(cfg, seed, run_dir, coverage, oracle, device)
+    return _run_rounds(cfg, job, seed, run_dir, resume=resume, progress=progress,
+                       trust_run_folder=False, stop_after_rounds=stop_after_rounds,
+                       tensorboard=tensorboard)
+
+
+def _start_or_resume(job: _RoundJob, checkpointer: Checkpointer, resume: bool,
+                     trust_run_folder: bool) -> RunState:
+    """The job's state before its next round: fresh, or its last checkpoint's (``resume``);
+    a folder that holds a run is never started over."""
+    state = job.fresh_state()
+    if resume and checkpointer.exists():
+        if job.unpickles_checkpoints and not trust_run_folder:
+            raise UntrustedRunFolderError(untrusted_resume_message(job.name, checkpointer.run_dir))
+        state = checkpointer.load(with_model=job.has_model)
+        write_job_rows(checkpointer.run_dir, state.rows)  # a kill between checkpoint and rows
+        job.restore(state)
+        if state.torch_rng_state is not None:
+            torch.set_rng_state(state.torch_rng_state)
+    elif checkpointer.exists():
+        raise already_holds(checkpointer.run_dir, "a run")
+    job.start(state)
+    return state
+
+
+def _play(cfg: ExperimentConfig, job: _RoundJob, seed: int, run_dir: Path, state: RunState,
+          r: int, evaluate: bool, log: RunLog, bar: Any) -> None:
+    """Round ``r``: play it, score it at an evaluation point, checkpoint it with its rows,
+    log it."""
+    start = time.perf_counter()
+    n_new = min(cfg.round_steps, cfg.steps - r * cfg.round_steps)
+    diagnostics = job.play_round(r, n_new, state, log)
+    scores = job.score(r, state, r == cfg.n_rounds - 1) if evaluate else {}
+    env_steps = len(state.buffer)
+    state.wall_s += time.perf_counter() - start
+    for name, named_scores in scores.items():
+        state.rows.extend(_rows(cfg, name, seed, env_steps, state.wall_s, named_scores))
+    state.completed_rounds = r + 1
+    state.strategy_state = job.state_dict()
+    Checkpointer(run_dir).save(state)
+    write_job_rows(run_dir, state.rows)
+    for name, named_scores in scores.items():
+        log.scalars(job.heldout_tag(name), {k: v.value for k, v in named_scores.items()},
+                    env_steps)
+    log.scalars("strategy", diagnostics, env_steps)
+    log.flush()
+    bar.update(1)
+    first = next(iter(scores.values()), {})
+    shown = {"mse_1step": first["mse_1step"].value} if "mse_1step" in first else {}
+    shown.update(list(diagnostics.items())[:2])
+    if shown:
+        bar.set_postfix(**{k: f"{v:.3g}" for k, v in shown.items()})

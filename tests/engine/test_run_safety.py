@@ -141,12 +141,13 @@ def test_damaged_run_files_give_one_line_naming_the_file(
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "progress.json: damaged checkpoint" in err and err.count("\n") == 1
-    refs = out / "runs" / "references_seed0" / "progress.json"
+    refs_dir = out / "runs" / "references_seed0"
+    refs = Checkpointer(refs_dir).latest_folder() / "progress.json"
     refs.write_text("{")
     from advex.engine.experiment import run_references
 
-    with pytest.raises(ValueError, match="references_seed0/progress.json: not valid JSON"):
-        run_references(cfg, 0, refs.parent, None, None, resume=True,  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match="progress.json: damaged checkpoint"):
+        run_references(cfg, 0, refs_dir, None, None, resume=True,  # type: ignore[arg-type]
                        progress=False)
     assert main(["report", str(out / "results.csv")]) == 2
     assert "results.csv: expected a run or grid folder, it is a file" in capsys.readouterr().err
