@@ -293,7 +293,7 @@ def online_uncertainty_scores(model: Any, coverage: CoverageSet) -> dict[str, Sc
     trains an online ensemble (the one the adversary plays against) reports that model's
     instead, labelled as what it is: a warm-started model with capped refits, not a
     converged fit. Strategies without an online model have no such rows."""
-    metrics = evaluate_model(model, coverage)
+    metrics = evaluate_model(model, coverage, rollouts=False)  # only the uncertainty is kept
     return {
         f"{ONLINE_PREFIX}{name}": Score(metrics[name], math.nan, 1)
         for name in UNCERTAINTY_METRICS

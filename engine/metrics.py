@@ -213,11 +213,14 @@ def evaluate_model(
     batch_size: int = 4096,
     *,
     support: SupportBox | None = None,
+    rollouts: bool = True,
 ) -> dict[str, float]:
     """Held-out metrics of ``model`` on ``coverage`` (names and units in the module docstring).
 
     ``support``: the box of the inputs the model was fitted on (its whole buffer), for the
-    in/out-of-support split.
+    in/out-of-support split. ``rollouts=False`` leaves out the ``rollout_mse_k*`` metrics (the
+    open-loop rollouts cost more than everything else here; a caller that keeps only the
+    one-step or uncertainty metrics skips them).
     ``rollout_mse_k{k}`` is left out when no rollout of the set lasts k steps (a warning says
     so when k exceeds the set's horizon; under ``"env"`` episodes short rollouts are normal).
     """
@@ -262,8 +265,8 @@ def evaluate_model(
                 metrics[name] = _warn_inf(name, reason)
         metrics["mse_1step_raw"] = _warn_inf("mse_1step_raw", reason)
 
-    curve = rollout_errors(model, coverage, batch_size)
-    for k in ROLLOUT_STEPS:
+    curve = rollout_errors(model, coverage, batch_size) if rollouts else np.zeros(0)
+    for k in ROLLOUT_STEPS if rollouts else ():
         name = f"rollout_mse_k{k}"
         if k > coverage.horizon:
             warnings.warn(f"evaluate_model: {name} left out, the coverage set's horizon is "

@@ -343,3 +343,15 @@ def test_model_with_other_dims_is_refused_before_predicting():
     with pytest.raises(ValueError, match="3-obs/3-act, the coverage set 3/2"):
         evaluate_model(model, make_synthetic_coverage())
     assert model.calls == 0
+
+
+def test_without_rollouts_only_the_rollout_metrics_are_left_out() -> None:
+    """The online model's uncertainty rows skip the open-loop rollouts; every other metric is
+    the same."""
+    coverage = make_synthetic_coverage()
+    model = ExactModel(np.full(coverage.obs_dim, 0.1), np.full(coverage.obs_dim, 0.2))
+    full = evaluate_model(model, coverage)
+    one_step = evaluate_model(model, coverage, rollouts=False)
+    rollout_names = {name for name in full if name.startswith("rollout_mse_k")}
+    assert rollout_names and not rollout_names & set(one_step)
+    assert one_step == {k: v for k, v in full.items() if k not in rollout_names}
