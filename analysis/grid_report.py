@@ -43,8 +43,9 @@ from advex.engine.results import (
     validate_results,
 )
 
-#: The strategies the goal is about (the others are comparisons).
-ADVERSARIES: tuple[str, ...] = ("adversarial-sf", "adversarial-pw")
+#: The strategies the goal is about: the adversarial policies, short-horizon (score function,
+#: pathwise) and long-horizon (``adversarial-mpc``); the others are comparisons.
+ADVERSARIES: tuple[str, ...] = ("adversarial-sf", "adversarial-pw", "adversarial-mpc")
 #: The goal: reach random's final error within this share of random's budget ...
 GOAL_REACH_RATIO = 0.5
 #: ... on at least this many tasks ...
@@ -130,6 +131,22 @@ def _identity(run: Path, config: dict[str, Any], frame: pd.DataFrame) -> str:
     return json.dumps([sorted(frame["task"].unique().tolist()), same], sort_keys=True)
 
 
+def _label(config: dict[str, Any], folders: list[Path]) -> str:
+    """An experiment's name: ``<task>_<episodes>``, or the name its folders share less their
+    seed suffix where that extends it (``grid.py --label long`` folders
+    ``InvertedPendulum-v5_env_long_s0`` ... make ``InvertedPendulum-v5_env_long``), so two
+    experiments of one task and rules are told apart by what their folders are called."""
+    if not config or "task" not in config:
+        return folders[0].name
+    label = f"{str(config['task']).replace('/', '_')}_{config.get('episodes', 'env')}"
+    stems = {re.sub(r"_s\d+$", "", folder.name) for folder in folders}
+    if len(stems) == 1:
+        stem = stems.pop()
+        if stem.startswith(label):
+            return stem
+    return label
+
+
 def _file_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
 
@@ -161,11 +178,7 @@ def experiments(runs: list[Path], frames: dict[Path, pd.DataFrame]) -> list[Expe
         configs.setdefault(key, config)
     labels: dict[str, str] = {}
     for key, folders in groups.items():
-        config = configs[key]
-        if config and "task" in config:
-            label = f"{str(config['task']).replace('/', '_')}_{config.get('episodes', 'env')}"
-        else:
-            label = folders[0].name
+        label = _label(configs[key], folders)
         if label in labels.values():  # same task and rules, another config: say which
             label = f"{label} ({folders[0].name})"
         labels[key] = label

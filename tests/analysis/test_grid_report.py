@@ -23,6 +23,8 @@ def _run(
     episodes: str = "env",
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
     strata: dict[str, list[float]] | None = None,
+    adversary: str = "adversarial-sf",
+    config: dict[str, object] | None = None,
 ) -> Path:
     """A finished run folder: random's error falls 1.0 -> 0.4; the adversary follows
     ``adversary_curve`` (and ``strata``: metric -> the adversary's curve of that metric,
@@ -33,7 +35,7 @@ def _run(
     for seed in seeds:
         jitter = 1 + 0.02 * (seed - 2)
         for metric, curve in metrics.items():
-            curves = {"random": [1.0, 0.7, 0.5, 0.4], "adversarial-sf": curve}
+            curves = {"random": [1.0, 0.7, 0.5, 0.4], adversary: curve}
             for strategy, values in curves.items():
                 for steps, value in zip(STEPS, values, strict=True):
                     rows.append({"task": task, "strategy": strategy, "seed": seed,
@@ -45,7 +47,8 @@ def _run(
                      "wall_s": 0.0})
     folder.mkdir(parents=True)
     save_results(validate_results(pd.DataFrame(rows)), folder)
-    config = {"task": task, "episodes": episodes, "round_steps": 1000, "seeds": list(seeds)}
+    config = {"task": task, "episodes": episodes, "round_steps": 1000, "seeds": list(seeds),
+              **(config or {})}
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 
@@ -155,3 +158,22 @@ def test_a_run_name_given_twice_is_refused(tmp_path: Path) -> None:
     b = _run(tmp_path / "y" / "run", "TaskB", FAST)
     with pytest.raises(GridReportError, match="given twice: run"):
         find_runs([a, b])
+
+
+def test_two_strategy_sets_of_one_task_are_named_by_their_folders(tmp_path: Path) -> None:
+    """A task run under two strategy sets (``grid.py --label long``): each experiment is named
+    by its folders less the seed suffix, and the long-horizon adversary counts for the goal."""
+    grid = tmp_path / "grid"
+    for seed in range(5):
+        _run(grid / f"TaskA_env_long_s{seed}", "TaskA", FAST, seeds=(seed,),
+             adversary="adversarial-mpc", config={"strategies": ["random", "adversarial-mpc"]})
+        _run(grid / f"TaskA_env_s{seed}", "TaskA", SLOW, seeds=(seed,),
+             config={"strategies": ["random", "adversarial-sf"]})
+    write_grid_report([grid], grid)
+    headline = pd.read_csv(grid / "headline.csv")
+    assert headline["experiment"].tolist() == ["TaskA_env_long", "TaskA_env"]
+    assert headline["seeds"].tolist() == [5, 5]
+    assert headline.iloc[0]["verdict"].startswith("goal met")
+    report = (grid / "report.md").read_text()
+    assert "Goal not met: an adversary meets it on 1 of 1 task(s) (TaskA (env))" in report
+    assert (grid / "TaskA_env_long.png").is_file() and (grid / "TaskA_env.png").is_file()
