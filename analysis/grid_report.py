@@ -36,6 +36,7 @@ from advex.analysis.plots import plot_sample_efficiency
 from advex.analysis.report import _config, headline_table, write_report
 from advex.analysis.summary import format_table, summary_table
 from advex.atomic_io import write_text_atomic
+from advex.engine.experiment import ExperimentConfig
 from advex.engine.results import (
     REFERENCE_NAMES,
     RESULTS_FILE,
@@ -123,10 +124,18 @@ class Experiment:
 
 
 def _identity(run: Path, config: dict[str, Any], frame: pd.DataFrame) -> str:
-    """What makes folders one experiment: the tasks in their rows and the config without its
-    seeds (a folder without a config is an experiment of its own)."""
+    """What makes folders one experiment: the tasks in their rows and the resolved config
+    (:meth:`ExperimentConfig.resolved`: every default filled in, so a folder written before
+    config.json was resolved joins the seeds written after) without its seeds. A config of a
+    user's ``module:Id`` task is compared as written: reading results imports no module. A
+    folder without a config is an experiment of its own."""
     if not config:
         return f"folder:{run.resolve()}"
+    if ":" not in str(config.get("task", ":")):  # a user's module is never imported here
+        try:  # written in full or with defaults left out, one experiment is one identity
+            config = ExperimentConfig.from_dict(config).resolved().to_dict()
+        except (TypeError, ValueError):
+            pass  # a config this version cannot read (older fields): compared as written
     same = {k: v for k, v in config.items() if k != "seeds"}
     return json.dumps([sorted(frame["task"].unique().tolist()), same], sort_keys=True)
 

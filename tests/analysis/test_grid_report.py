@@ -11,6 +11,7 @@ import pytest
 
 from advex.analysis.grid_report import GridReportError, find_runs, verdict, write_grid_report
 from advex.cli import main
+from advex.engine.experiment import ExperimentConfig
 from advex.engine.results import save_results, validate_results
 
 STEPS = [1000, 2000, 3000, 4000]
@@ -177,3 +178,30 @@ def test_two_strategy_sets_of_one_task_are_named_by_their_folders(tmp_path: Path
     report = (grid / "report.md").read_text()
     assert "Goal not met: an adversary meets it on 1 of 1 task(s) (TaskA (env))" in report
     assert (grid / "TaskA_env_long.png").is_file() and (grid / "TaskA_env.png").is_file()
+
+
+def test_a_config_written_in_full_joins_its_compact_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeds whose config.json was written before configs were resolved (defaults left out)
+    and seeds written after (every field) are one experiment; a user's ``module:Id`` task is
+    compared as written, never imported by a report."""
+    compact = {"strategies": ["random", "adversarial-sf"], "steps": 4000}
+    full = ExperimentConfig.from_dict(
+        {"task": "InvertedPendulum-v5", "episodes": "env", "round_steps": 1000, "seeds": [3],
+         **compact}).resolved().to_dict()
+    assert len(json.dumps(full)) > 3 * len(json.dumps(compact))  # really written in full
+    grid = tmp_path / "grid"
+    _run(grid / "ip_s012", "InvertedPendulum-v5", FAST, seeds=(0, 1, 2), config=compact)
+    _run(grid / "ip_s34", "InvertedPendulum-v5", FAST, seeds=(3, 4), config=full)
+    marker = tmp_path / "imported"
+    (tmp_path / "user_task_module.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for seed in range(2):
+        _run(grid / f"user_s{seed}", "user_task_module:Env", FAST, seeds=(seed,))
+    write_grid_report([grid], grid)
+    headline = pd.read_csv(grid / "headline.csv")
+    assert headline.groupby("experiment")["seeds"].first().to_dict() == {
+        "InvertedPendulum-v5_env": 5, "user_task_module:Env_env": 2}
+    assert not marker.exists()
