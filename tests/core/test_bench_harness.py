@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from benchmark_script import load_benchmark
 
-_PATH = Path(__file__).parents[2] / "benchmarks" / "harness.py"
-_SPEC = importlib.util.spec_from_file_location("harness", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-harness = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(harness)
+harness = load_benchmark("harness")
 
 
 def test_stopwatch_measures_a_sleep_and_stops_at_exit() -> None:

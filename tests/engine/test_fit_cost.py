@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmark_script import load_benchmark
 
-_PATH = Path(__file__).parents[2] / "benchmarks" / "fit_cost.py"
-_SPEC = importlib.util.spec_from_file_location("fit_cost", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-fit_cost = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(fit_cost)
+fit_cost = load_benchmark("fit_cost")
 
 
 def test_macs_per_row_counts_every_layer() -> None:
