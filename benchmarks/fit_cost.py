@@ -5,9 +5,8 @@ fits, each trained to convergence (``advex.engine.evaluation``). This script rea
 run folders (``results.csv``: each point's mean ``fit_epochs`` and ``n_fits``, each job's
 ``wall_s``) and prints, per job:
 
-* ``grad_steps``: the fits' gradient steps, ``sum over points of epochs x F x ceil(train rows
-  / batch)`` (train rows: ``(1 - val_fraction)`` of the point's budget, as the hashed split
-  keeps them on average);
+* ``grad_steps``: the fits' gradient steps, ``sum over points of epochs x F x steps an epoch``
+  (:meth:`EvaluationConfig.steps_per_epoch`, from the training split the fit itself uses);
 * ``tflop``: their floating-point work, ``6 x MACs per row x train rows`` an epoch (forward 2,
   backward 4; the MLP's MACs per row from the task's dimensions and the hidden sizes);
 * ``wall_s`` and ``gflop_s``: the job's wall time and the rate its fits would have run at had
@@ -24,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from advex.engine.evaluation import EvaluationConfig
 from advex.envs import get_task
+from advex.models.factory import config_from_dict
 
 
 def macs_per_row(obs_dim: int, act_dim: int, hidden: list[int]) -> int:
@@ -47,16 +46,15 @@ def fit_work(folder: Path) -> pd.DataFrame:
         raise SystemExit(f"{folder}: the evaluation model is {evaluation.model!r}; this script "
                          "counts the work of the default 'mlp' only")
     task = get_task(config["task"])
-    hidden = list(evaluation.model_config.get("hidden_sizes", []))
-    macs = macs_per_row(task.obs_dim, task.act_dim, hidden)
+    model = config_from_dict(evaluation.model, {**evaluation.model_config, "seed": 0})
+    macs = macs_per_row(task.obs_dim, task.act_dim, list(model.hidden_sizes))
     results = pd.read_csv(folder / "results.csv")
     rows = []
     for strategy, points in results[results.metric == "fit_epochs"].groupby("strategy"):
         steps = flops = 0.0
         for point in points.itertuples():
-            train_rows = math.ceil(point.env_steps * (1.0 - evaluation.val_fraction))
-            steps += point.value * point.n_fits * math.ceil(train_rows / evaluation.batch_size)
-            flops += point.value * point.n_fits * 6 * macs * train_rows
+            steps += point.value * point.n_fits * evaluation.steps_per_epoch(point.env_steps)
+            flops += point.value * point.n_fits * 6 * macs * evaluation.train_rows(point.env_steps)
         wall = float(results[results.strategy == strategy].wall_s.max())
         rows.append({"job": strategy, "grad_steps": int(steps), "tflop": flops / 1e12,
                      "wall_s": wall, "gflop_s": flops / 1e9 / wall})

@@ -110,9 +110,7 @@ class EvaluationConfig:
     def train_config(self, n_rows: int = 0) -> TrainConfig:
         """The fit's settings for a buffer of ``n_rows`` rows: ``patience_steps`` becomes
         epochs of that buffer's training split (at least ``patience``)."""
-        train_rows = math.ceil(n_rows * (1.0 - self.val_fraction))
-        steps_per_epoch = max(1, math.ceil(train_rows / self.batch_size))
-        patience = max(self.patience, math.ceil(self.patience_steps / steps_per_epoch))
+        patience = max(self.patience, math.ceil(self.patience_steps / self.steps_per_epoch(n_rows)))
         return TrainConfig(
             lr=self.lr,
             weight_decay=self.weight_decay,
@@ -124,6 +122,15 @@ class EvaluationConfig:
             min_rel_improvement=self.min_rel_improvement,
             device=self.device,
         )
+
+    def train_rows(self, n_rows: int) -> int:
+        """Rows of an ``n_rows`` buffer a fit trains on: all but the ``val_fraction`` split
+        (the hashed split keeps that share on average)."""
+        return math.ceil(n_rows * (1.0 - self.val_fraction))
+
+    def steps_per_epoch(self, n_rows: int) -> int:
+        """Gradient steps of one epoch over an ``n_rows`` buffer's training split (>= 1)."""
+        return max(1, math.ceil(self.train_rows(n_rows) / self.batch_size))
 
     def scores_uncertainty(self) -> bool:
         """Whether the evaluation model predicts a variance worth scoring (NLL,
