@@ -77,6 +77,16 @@ def checked_hidden_sizes(owner: str, hidden_sizes: Any) -> tuple[int, ...]:
     return sizes
 
 
+def checked_angle_obs(owner: str, angle_obs: Any) -> tuple[int, ...]:
+    """``angle_obs`` (observation indices that hold an angle) as a sorted tuple of distinct
+    ints >= 0; ``owner`` (the config class name) starts the error message. Whether each index
+    is below the model's ``obs_dim`` is checked when the model is built."""
+    indices = tuple(sorted(int(i) for i in angle_obs))
+    if len(set(indices)) != len(indices) or (indices and indices[0] < 0):
+        raise ValueError(f"{owner}: angle_obs must be distinct ints >= 0, got {tuple(angle_obs)}")
+    return indices
+
+
 def check_activation_name(owner: str, name: str) -> None:
     """Raise (naming ``owner`` and the valid names) unless ``name`` is in :data:`ACTIVATIONS`."""
     if name not in ACTIVATIONS:
@@ -128,8 +138,13 @@ class TransitionModel(abc.ABC, nn.Module):
         self.config = config
         #: Plain string facts saved with the model (``advex fit`` records ``task``).
         self.meta: dict[str, str] = {}
-        self.input_normalizer = Normalizer(self.obs_dim + self.act_dim, eps=normalizer_eps,
-                                           inputs=True)
+        #: Observation indices the network sees as ``(sin, cos)`` instead of the raw value
+        #: (``config.angle_obs``; empty for configs without the field).
+        self.angle_obs: tuple[int, ...] = tuple(getattr(config, "angle_obs", ()))
+        if self.angle_obs and self.angle_obs[-1] >= self.obs_dim:
+            raise ValueError(f"{type(self).__name__}: angle_obs {self.angle_obs} must be below "
+                             f"obs_dim={self.obs_dim}")
+        self.input_normalizer = Normalizer(self.input_dim, eps=normalizer_eps, inputs=True)
         self.target_normalizer = Normalizer(self.obs_dim, eps=normalizer_eps)
 
     # ------------------------------------------------------------------ subclass contract
@@ -172,7 +187,7 @@ class TransitionModel(abc.ABC, nn.Module):
     @abc.abstractmethod
     def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Scalar training objective on per-member minibatches of normalised data: ``inputs``
-        ``M x b x (O+A)`` (:meth:`normalized_inputs`), ``targets`` ``M x b x O``
+        ``M x b x I`` (:meth:`normalized_inputs`), ``targets`` ``M x b x O``
         (:meth:`normalized_targets`). Training normalises the whole buffer once per fit, not
         every minibatch."""
 
@@ -187,15 +202,38 @@ class TransitionModel(abc.ABC, nn.Module):
     def device(self) -> torch.device:
         return self.input_normalizer.mean.device
 
+    @property
+    def input_dim(self) -> int:
+        """Width ``I`` of the network input: ``O + A``, plus one per angle in :attr:`angle_obs`
+        (an angle enters as its sine and cosine)."""
+        return self.obs_dim + self.act_dim + len(self.angle_obs)
+
+    def input_features(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """``(... x O, ... x A) -> ... x I`` network input before normalisation: ``[obs, act]``,
+        with each :attr:`angle_obs` entry replaced by its sine and its cosine appended last.
+
+        Why: an observation that holds an unwrapped angle (HalfCheetah's root pitch, ``obs[1]``)
+        takes values a buffer may never have held (a cheetah that flipped over backwards sits
+        near -pi, one that never did stays above -0.7), and a network extrapolates there. As
+        ``(sin, cos)`` the input is periodic, so a flip is inside the data. The target is still
+        the raw delta ``s' - s`` (an angle's one-step change is small and unwrapped)."""
+        if not self.angle_obs:
+            return torch.cat([obs, act], dim=-1)
+        angles = obs[..., list(self.angle_obs)]
+        obs = obs.clone()
+        obs[..., list(self.angle_obs)] = torch.sin(angles)
+        return torch.cat([obs, act, torch.cos(angles)], dim=-1)
+
     @torch.no_grad()
     def fit_normalizers(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> None:
-        """Fit input stats on ``[obs, act]`` and target stats on ``next_obs - obs`` (``N`` rows)."""
-        self.input_normalizer.fit(torch.cat([obs, act], dim=-1))
+        """Fit input stats on :meth:`input_features` and target stats on ``next_obs - obs``
+        (``N`` rows)."""
+        self.input_normalizer.fit(self.input_features(obs, act))
         self.target_normalizer.fit(next_obs - obs)
 
     def normalized_inputs(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """``(... x O, ... x A) -> ... x (O+A)`` normalised network input."""
-        return self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
+        """``(... x O, ... x A) -> ... x I`` normalised network input."""
+        return self.input_normalizer.normalize(self.input_features(obs, act))
 
     def normalized_targets(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """``... x O`` normalised delta target ``(s' - s - mu) / sigma``."""

@@ -24,6 +24,7 @@ from advex.models.base import (
     ModelInputError,
     TransitionModel,
     check_activation_name,
+    checked_angle_obs,
     checked_hidden_sizes,
     init_weight_,
     make_activation,
@@ -112,6 +113,8 @@ class EnsembleConfig:
     init_min_logvar / init_max_logvar: starting soft bounds of the log-variance.
     logvar_penalty: weight of ``max_logvar.sum() - min_logvar.sum()`` in the loss.
     seed: weight initialisation seed (training has its own). normalizer_eps: std floor.
+    angle_obs: observation indices holding an angle, fed to the network as (sin, cos)
+    (:meth:`TransitionModel.input_features`).
     """
 
     num_members: int = 7
@@ -124,9 +127,11 @@ class EnsembleConfig:
     logvar_penalty: float = 0.01
     seed: int = 0
     normalizer_eps: float = 1e-6
+    angle_obs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.hidden_sizes = checked_hidden_sizes("EnsembleConfig", self.hidden_sizes)
+        self.angle_obs = checked_angle_obs("EnsembleConfig", self.angle_obs)
         if self.num_members < 1:
             raise ValueError(f"EnsembleConfig: num_members must be >= 1, got {self.num_members}")
         if not 1 <= self.num_elites <= self.num_members:
@@ -198,7 +203,7 @@ class EnsembleModel(TransitionModel):
         super().__init__(obs_dim, act_dim, config, normalizer_eps=config.normalizer_eps)
         generator = torch.Generator().manual_seed(config.seed)
         e = config.num_members
-        sizes = [obs_dim + act_dim, *config.hidden_sizes]
+        sizes = [self.input_dim, *config.hidden_sizes]
         self.hidden = nn.ModuleList(
             EnsembleLinear(e, fan_in, fan_out, generator)
             for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)

@@ -15,6 +15,7 @@ import torch
 from advex.models.base import (
     TransitionModel,
     check_activation_name,
+    checked_angle_obs,
     checked_hidden_sizes,
     init_weight_,
 )
@@ -29,20 +30,25 @@ class MLPConfig:
 
     hidden_sizes: width of each hidden layer. activation: one of ``base.ACTIVATIONS``.
     seed: weight initialisation seed (training has its own). normalizer_eps: std floor.
+    angle_obs: observation indices holding an angle, fed to the network as (sin, cos)
+    (:meth:`TransitionModel.input_features`; HalfCheetah-v5: ``(1,)``, the root pitch).
     """
 
     hidden_sizes: tuple[int, ...] = (200, 200, 200, 200)
     activation: str = "silu"
     seed: int = 0
     normalizer_eps: float = 1e-6
+    angle_obs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.hidden_sizes = checked_hidden_sizes("MLPConfig", self.hidden_sizes)
+        self.angle_obs = checked_angle_obs("MLPConfig", self.angle_obs)
         check_activation_name("MLPConfig", self.activation)
 
 
 class MLPModel(TransitionModel):
-    """``[obs, act]`` (normalised) -> normalised delta, one network, MSE loss (``M = 1``)."""
+    """``[obs, act]`` (as :meth:`input_features`, normalised) -> normalised delta, one
+    network, MSE loss (``M = 1``)."""
 
     kind = "mlp"
     residual_var: torch.Tensor
@@ -51,7 +57,7 @@ class MLPModel(TransitionModel):
         config = config if config is not None else MLPConfig()
         super().__init__(obs_dim, act_dim, config, normalizer_eps=config.normalizer_eps)
         generator = torch.Generator().manual_seed(config.seed)
-        sizes = [obs_dim + act_dim, *config.hidden_sizes, obs_dim]
+        sizes = [self.input_dim, *config.hidden_sizes, obs_dim]
         self.net = build_mlp(sizes, config.activation,
                              lambda weight, fan_in, last: init_weight_(weight, fan_in, generator))
         self.register_buffer("residual_var", torch.ones(obs_dim))

@@ -49,7 +49,7 @@ class StackedEnsemble(EnsembleModel):
         self._gathered = None
         singles = [EnsembleModel(obs_dim, act_dim, config) for config in configs]
         g, e = len(singles), first.num_members
-        sizes = [obs_dim + act_dim, *first.hidden_sizes]
+        sizes = [self.input_dim, *first.hidden_sizes]
         generator = torch.Generator()  # init is copied from ``singles`` below, not drawn
         self.hidden = nn.ModuleList(
             EnsembleLinear(g * e, fan_in, fan_out, generator)

@@ -304,7 +304,7 @@ def _train(
     model.fit_normalizers(obs, act, next_obs)
     # The normalisers are fixed for the fit: normalise every row once, not every minibatch.
     with torch.no_grad():
-        inputs = model.normalized_inputs(obs, act)  # N x (O+A)
+        inputs = model.normalized_inputs(obs, act)  # N x I
         targets = model.normalized_targets(obs, next_obs)  # N x O
 
     def diverged(epoch: int, term: str) -> TrainingDivergedError:
