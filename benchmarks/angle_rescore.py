@@ -1,0 +1,129 @@
+"""Re-score finished runs with an evaluation model that sees angle observations as (sin, cos).
+
+The evaluation fits are only the yardstick: no strategy's data depends on them. So a finished
+comparison folder's final buffers can be scored again by a different evaluation model, and
+each strategy's score compared with the one its run gave. This script does that for one change,
+``angle_obs`` (:meth:`advex.models.base.TransitionModel.input_features`), on HalfCheetah-v5's
+root pitch (``--angle-obs 1``; docs/benchmarks.md: its raw value makes the grid's whole-set
+score a lottery over rare flips).
+
+Per folder (one run seed) and job, at the last point:
+
+* ``raw``: the run's kept final fit (``final_model.pt``, the point's first evaluation fit,
+  for ``references`` the oracle's) scored on the seed's coverage set;
+* ``angles``: a fresh fit with the same data, the same fit seed and the same settings
+  (``config.json``'s evaluation), plus ``angle_obs``, scored the same way.
+
+One fit per job and model, paired: the difference is the input encoding alone. It prints each
+fit's ``mse_1step`` (whole set, free, contact, median) and, over the folders, each strategy's
+paired ratio to random (geometric mean over seeds). ``--out`` keeps the rows as CSV. Usage::
+
+    python benchmarks/angle_rescore.py runs/grid-v2/HalfCheetah-v5_env_s{0,1,2} --angle-obs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advex.engine import run_files
+from advex.engine.coverage_set import CoverageSet
+from advex.engine.evaluation import evaluate_fits, score_models
+from advex.engine.experiment import ExperimentConfig
+from advex.engine.metrics import SupportBox
+from advex.engine.references import oracle_batch, oracle_rows
+from advex.exploration.buffer import ReplayBuffer
+from advex.seeding import derive_seed
+from advex.types import TransitionBatch
+
+METRICS = ("mse_1step", "mse_1step@free", "mse_1step@contact", "mse_1step_median")
+ORACLE = "oracle"
+
+
+def job_data(folder: Path, job: str, seed: int, oracle_budget: int
+             ) -> ReplayBuffer | TransitionBatch | None:
+    """The data a job's evaluation fits trained on at its last point, of the same type (a
+    buffer's fit validates on its hashed split, a batch's on a seeded one): its final buffer,
+    or for the oracle its rows of the oracle set (as the references job draws them)."""
+    if job == ORACLE:
+        path = folder / "coverage" / f"oracle_seed{seed}.npz"
+        if not path.is_file():
+            return None
+        oracle = CoverageSet.load(path)
+        return oracle_batch(oracle, oracle_rows(oracle, oracle_budget,
+                                                derive_seed(seed, "oracle")))
+    return run_files.final_buffer(folder, job, seed)
+
+
+def folder_rows(folder: Path, angle_obs: list[int]) -> list[dict[str, object]]:
+    """``raw`` and ``angles`` rows of every job of ``folder`` with a kept final fit."""
+    cfg = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    if len(cfg.seeds) != 1:
+        raise SystemExit(f"{folder}: holds seeds {cfg.seeds}; give one folder per seed")
+    seed = cfg.seeds[0]
+    coverage = run_files.coverage_set(folder, seed)
+    if coverage is None:
+        raise SystemExit(f"{folder}: no coverage set for seed {seed}")
+    evaluation = cfg.evaluation_config("cpu")
+    angled = replace(evaluation, fit_seeds=1,
+                     model_config={**evaluation.model_config, "angle_obs": angle_obs})
+    rows: list[dict[str, object]] = []
+    for job in [*cfg.strategies, ORACLE]:
+        kept = run_files.final_model(folder, "references" if job == ORACLE else job, seed)
+        data = job_data(folder, job, seed, cfg.steps)
+        if kept is None or data is None:
+            print(f"{folder.name}: {job} has no kept final fit or data, left out")
+            continue
+        batch = data.batch() if isinstance(data, ReplayBuffer) else data
+        raw = score_models([kept], coverage, SupportBox.of(batch.obs, batch.act))
+        angles, _ = evaluate_fits(data, coverage, angled, seed)
+        for encoding, scores in (("raw", raw), ("angles", angles)):
+            rows.append({"folder": folder.name, "seed": seed, "strategy": job,
+                         "encoding": encoding,
+                         **{m: scores[m].value for m in METRICS if m in scores}})
+        print(f"{folder.name}: {job:16s} raw {raw['mse_1step'].value:8.4f}  angles "
+              f"{angles['mse_1step'].value:8.4f}", flush=True)
+    return rows
+
+
+def paired_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Per encoding, metric and strategy: the geometric mean over seeds of the strategy's
+    value over random's on the same seed."""
+    out = []
+    for (encoding, strategy), rows in table.groupby(["encoding", "strategy"]):
+        random = table[(table.encoding == encoding) & (table.strategy == "random")]
+        merged = rows.merge(random, on="seed", suffixes=("", "_random"))
+        ratios = {m: float(np.exp(np.mean(np.log(merged[m] / merged[f"{m}_random"]))))
+                  for m in METRICS if m in merged}
+        out.append({"encoding": encoding, "strategy": strategy, "seeds": len(merged), **ratios})
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="comparison folders, one seed each")
+    parser.add_argument("--angle-obs", type=int, nargs="+", required=True,
+                        help="observation indices holding an angle (HalfCheetah-v5: 1)")
+    parser.add_argument("--out", type=Path, help="CSV of every fit's scores")
+    args = parser.parse_args()
+    for folder in args.runs:
+        if not (folder / "config.json").is_file():
+            raise SystemExit(f"{folder}: not a comparison folder (no config.json)")
+    table = pd.DataFrame([row for folder in args.runs
+                          for row in folder_rows(folder, args.angle_obs)])
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print("\npaired ratio to random (geometric mean over seeds):")
+        print(paired_ratios(table).to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""benchmarks/angle_rescore.py: a finished run's final data scored again by an evaluation
+model with angle inputs, paired fit for fit with the run's own kept fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from benchmark_script import load_benchmark
+from tiny_experiment import tiny_config
+
+from advex.engine.compare import run_compare
+
+angle_rescore = load_benchmark("angle_rescore")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("rescore") / "cmp"
+    run_compare(tiny_config(strategies=["random", "adversarial-sf"]), out,
+                backend="serial", progress=False)
+    return out
+
+
+def test_no_angles_refits_exactly_the_runs_kept_fit(finished: Path) -> None:
+    """With no angle index the fresh fit is the run's own first fit (same data and type,
+    seed and settings), so the pairing isolates the encoding."""
+    table = pd.DataFrame(angle_rescore.folder_rows(finished, []))
+    assert sorted(table.strategy.unique()) == ["adversarial-sf", "oracle", "random"]
+    raw = table[table.encoding == "raw"].set_index("strategy")
+    refit = table[table.encoding == "angles"].set_index("strategy")
+    metrics = [m for m in angle_rescore.METRICS if m in table]  # the tiny set has no contacts
+    assert {"mse_1step", "mse_1step@free", "mse_1step_median"} <= set(metrics)
+    pd.testing.assert_frame_equal(raw[metrics], refit[metrics], rtol=1e-6)
+
+
+def test_the_pole_angle_as_sin_cos_changes_the_fit(finished: Path) -> None:
+    table = pd.DataFrame(angle_rescore.folder_rows(finished, [1]))
+    raw = table[table.encoding == "raw"].set_index("strategy").mse_1step
+    angles = table[table.encoding == "angles"].set_index("strategy").mse_1step
+    assert (raw != angles).all() and (angles > 0).all()
+
+
+def test_paired_ratios_divide_by_random_on_the_same_seed() -> None:
+    table = pd.DataFrame({
+        "seed": [0, 0, 1, 1], "strategy": ["random", "a", "random", "a"],
+        "encoding": ["raw"] * 4, "mse_1step": [1.0, 2.0, 4.0, 2.0],
+    })
+    ratios = angle_rescore.paired_ratios(table).set_index("strategy")
+    assert ratios.loc["a", "mse_1step"] == pytest.approx(1.0)  # sqrt(2 x 0.5)
+    assert ratios.loc["random", "mse_1step"] == pytest.approx(1.0)
+    assert ratios.loc["a", "seeds"] == 2
