@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from harness import pin_threads
 
 from advex.engine import run_files
 from advex.engine.coverage_set import CoverageSet
@@ -110,7 +111,11 @@ def main() -> None:
     parser.add_argument("--angle-obs", type=int, nargs="+", required=True,
                         help="observation indices holding an angle (HalfCheetah-v5: 1)")
     parser.add_argument("--out", type=Path, help="CSV of every fit's scores")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1, as the grid's workers: more only spin on a "
+                        "loaded machine)")
     args = parser.parse_args()
+    pin_threads(args.threads)
     for folder in args.runs:
         if not (folder / "config.json").is_file():
             raise SystemExit(f"{folder}: not a comparison folder (no config.json)")
