@@ -52,6 +52,11 @@ def test_same_data_and_run_seed_give_identical_scores(coverage) -> None:  # type
 def test_default_evaluation_model_is_a_128x3_mlp() -> None:
     config = EvaluationConfig()
     assert config.model == "mlp" and config.model_config == {"hidden_sizes": [128, 128, 128]}
+    # naming other fields keeps the evaluation's sizes (not the model class's 200 x 4)
+    angles = EvaluationConfig.from_dict({"model_config": {"angle_obs": [1]}})
+    assert angles.model_config == {"hidden_sizes": [128, 128, 128], "angle_obs": [1]}
+    assert EvaluationConfig(model_config={"hidden_sizes": [16]}).model_config == {
+        "hidden_sizes": [16]}
     with pytest.raises(ValueError, match="unknown model kind"):
         EvaluationConfig(model="forest")
     with pytest.raises(ValueError, match="hidden"):
