@@ -94,3 +94,24 @@ def test_bad_angle_indices_are_one_line() -> None:
         make_model("ensemble", 2, 1, {"angle_obs": [-1]})
     with pytest.raises(ValueError, match=r"MLPModel: angle_obs \(2,\) must be below obs_dim=2"):
         make_model("mlp", 2, 1, {"angle_obs": [2]})
+
+
+def test_stacked_evaluation_fits_keep_the_angles() -> None:
+    """The evaluation's ensembles train as one stacked kernel and come back unstacked; each
+    keeps the angle inputs and matches its group of the stack."""
+    from advex.engine.evaluation import EvaluationConfig, fit_models
+
+    config = EvaluationConfig(fit_seeds=2, max_epochs=2, patience=1, model="ensemble",
+                              model_config={"num_members": 2, "num_elites": 1,
+                                            "hidden_sizes": [8], "angle_obs": [0]})
+    report = fit_models("ensemble", 2, 1, config.model_config,
+                        _pendulum(np.linspace(-1, 3.5, 120), 0), config, run_seed=0)
+    obs = np.array([[-2.8, 0.3]], np.float32)
+    act = np.array([[0.5]], np.float32)
+    for model in report.models:
+        assert model.angle_obs == (0,)
+        here, _ = model.predict(obs, act)
+        there, _ = model.predict(obs + np.array([[2 * np.pi, 0.0]], np.float32), act)
+        np.testing.assert_allclose(here[:, 1], there[:, 1], atol=1e-5)
+    assert not np.allclose(report.models[0].predict(obs, act)[0],
+                           report.models[1].predict(obs, act)[0])  # two fits, two seeds
