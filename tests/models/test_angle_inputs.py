@@ -115,3 +115,19 @@ def test_stacked_evaluation_fits_keep_the_angles() -> None:
         np.testing.assert_allclose(here[:, 1], there[:, 1], atol=1e-5)
     assert not np.allclose(report.models[0].predict(obs, act)[0],
                            report.models[1].predict(obs, act)[0])  # two fits, two seeds
+
+
+def test_the_angle_input_passes_gradients_for_pathwise_players() -> None:
+    """Planners and the pathwise adversary differentiate predictions w.r.t. the state: through
+    sin and cos, the gradient w.r.t. the raw angle matches a central difference."""
+    model = make_model("mlp", 2, 1, {"hidden_sizes": [8], "angle_obs": [0]})
+    obs = torch.tensor([[0.3, 0.1]], requires_grad=True)
+    act = torch.tensor([[0.2]])
+    mean, _ = model.predict(obs, act)
+    mean[0, 1].backward()  # the other coordinate: only the network carries the angle there
+    step = torch.tensor([[1e-2, 0.0]])
+    with torch.no_grad():
+        numeric = (model.predict(obs + step, act)[0][0, 1]
+                   - model.predict(obs - step, act)[0][0, 1]) / 2e-2
+    assert obs.grad is not None and abs(float(obs.grad[0, 0])) > 1e-4
+    assert float(obs.grad[0, 0]) == pytest.approx(float(numeric), rel=1e-3)
