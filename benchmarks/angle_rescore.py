@@ -16,9 +16,11 @@ Per folder (one run seed) and job, at the last point:
 
 One fit per job and model, paired: the difference is the input encoding alone. It prints each
 fit's ``mse_1step`` (whole set, free, contact, median) and, over the folders, each strategy's
-paired ratio to random (geometric mean over seeds). ``--out`` keeps the rows as CSV. Usage::
+paired ratio to random (geometric mean over seeds, bootstrap CI, as the grid's report).
+``--out`` keeps the rows as CSV. Usage::
 
     python benchmarks/angle_rescore.py runs/grid-v2/HalfCheetah-v5_env_s{0,1,2} --angle-obs 1
+    python benchmarks/angle_rescore.py --rows benchmarks/results/angle_rescore/HalfCheetah-v5.csv
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from harness import pin_threads
 
+from advex.analysis.statistics import paired_ratio
 from advex.engine import run_files
 from advex.engine.coverage_set import CoverageSet
 from advex.engine.evaluation import evaluate_fits, score_models
@@ -93,41 +95,60 @@ def folder_rows(folder: Path, angle_obs: list[int]) -> list[dict[str, object]]:
 
 
 def paired_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """Per encoding, metric and strategy: the geometric mean over seeds of the strategy's
-    value over random's on the same seed."""
+    """Per encoding, strategy and metric: the strategy's value over random's on the same seed,
+    as the grid aggregates it (:func:`advex.analysis.statistics.paired_ratio`: geometric mean
+    over seeds, percentile bootstrap 95 % CI)."""
     out = []
     for (encoding, strategy), rows in table.groupby(["encoding", "strategy"]):
         random = table[(table.encoding == encoding) & (table.strategy == "random")]
-        merged = rows.merge(random, on="seed", suffixes=("", "_random"))
-        ratios = {m: float(np.exp(np.mean(np.log(merged[m] / merged[f"{m}_random"]))))
-                  for m in METRICS if m in merged}
-        out.append({"encoding": encoding, "strategy": strategy, "seeds": len(merged), **ratios})
+        for metric in (m for m in METRICS if m in table):
+            estimate = paired_ratio(rows.set_index("seed")[metric],
+                                    random.set_index("seed")[metric])
+            out.append({"encoding": encoding, "strategy": strategy, "metric": metric,
+                        "seeds": int(estimate.per_seed.notna().sum()),
+                        "ratio": estimate.value, "ci_low": estimate.ci_low,
+                        "ci_high": estimate.ci_high})
     return pd.DataFrame(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="comparison folders, one seed each")
-    parser.add_argument("--angle-obs", type=int, nargs="+", required=True,
+    parser.add_argument("runs", nargs="*", type=Path, help="comparison folders, one seed each")
+    parser.add_argument("--angle-obs", type=int, nargs="+",
                         help="observation indices holding an angle (HalfCheetah-v5: 1)")
     parser.add_argument("--out", type=Path, help="CSV of every fit's scores")
+    parser.add_argument("--rows", type=Path, nargs="+",
+                        help="instead of fitting: summarise CSVs an earlier --out wrote")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1, as the grid's workers: more only spin on a "
                         "loaded machine)")
     args = parser.parse_args()
-    pin_threads(args.threads)
-    for folder in args.runs:
-        if not (folder / "config.json").is_file():
-            raise SystemExit(f"{folder}: not a comparison folder (no config.json)")
-    table = pd.DataFrame([row for folder in args.runs
-                          for row in folder_rows(folder, args.angle_obs)])
+    if bool(args.rows) == bool(args.runs):
+        raise SystemExit("give run folders (with --angle-obs) or --rows CSVs, not both")
+    if args.runs and not args.angle_obs:
+        raise SystemExit("--angle-obs is required with run folders")
+    for path in [*args.runs, *(args.rows or [])]:
+        if args.runs and not (path / "config.json").is_file():
+            raise SystemExit(f"{path}: not a comparison folder (no config.json)")
+        if args.rows and not path.is_file():
+            raise SystemExit(f"{path}: no such file")
+    if args.rows:
+        table = pd.concat([pd.read_csv(path) for path in args.rows], ignore_index=True)
+    else:
+        pin_threads(args.threads)
+        table = pd.DataFrame([row for folder in args.runs
+                              for row in folder_rows(folder, args.angle_obs)])
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-        print("\npaired ratio to random (geometric mean over seeds):")
-        print(paired_ratios(table).to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print("\npaired ratio to random (geometric mean over seeds [95 % bootstrap CI]):")
+        ratios = paired_ratios(table)
+        ratios["ratio"] = [f"{r:.3g} [{lo:.3g}, {hi:.3g}]" for r, lo, hi
+                           in zip(ratios.ratio, ratios.ci_low, ratios.ci_high, strict=True)]
+        print(ratios.pivot(index=["encoding", "strategy"], columns="metric", values="ratio")
+              .to_string())
 
 
 if __name__ == "__main__":

@@ -44,10 +44,12 @@ def test_the_pole_angle_as_sin_cos_changes_the_fit(finished: Path) -> None:
 
 def test_paired_ratios_divide_by_random_on_the_same_seed() -> None:
     table = pd.DataFrame({
-        "seed": [0, 0, 1, 1], "strategy": ["random", "a", "random", "a"],
-        "encoding": ["raw"] * 4, "mse_1step": [1.0, 2.0, 4.0, 2.0],
+        "seed": [0, 0, 1, 1, 2], "strategy": ["random", "a", "random", "a", "a"],
+        "encoding": ["raw"] * 5, "mse_1step": [1.0, 2.0, 4.0, 2.0, 9.0],
     })
     ratios = angle_rescore.paired_ratios(table).set_index("strategy")
-    assert ratios.loc["a", "mse_1step"] == pytest.approx(1.0)  # sqrt(2 x 0.5)
-    assert ratios.loc["random", "mse_1step"] == pytest.approx(1.0)
+    assert ratios.loc["a", "ratio"] == pytest.approx(1.0)  # sqrt(2 x 0.5); seed 2 unpaired
     assert ratios.loc["a", "seeds"] == 2
+    assert ratios.loc["a", "ci_low"] == pytest.approx(0.5)
+    assert ratios.loc["a", "ci_high"] == pytest.approx(2.0)
+    assert ratios.loc["random", "ratio"] == pytest.approx(1.0)
