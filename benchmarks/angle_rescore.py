@@ -11,13 +11,17 @@ Per folder (one run seed) and job, at the last point:
 
 * ``raw``: the run's kept final fit (``final_model.pt``, the point's first evaluation fit,
   for ``references`` the oracle's) scored on the seed's coverage set;
-* ``angles``: a fresh fit with the same data, the same fit seed and the same settings
-  (``config.json``'s evaluation), plus ``angle_obs``, scored the same way.
+* ``angles``: fresh fits (``--fits F``, default 1) with the same data, the same fit seeds and
+  the same settings (``config.json``'s evaluation), plus ``angle_obs``, scored the same way.
 
-One fit per job and model, paired: the difference is the input encoding alone. It prints each
-fit's ``mse_1step`` (whole set, free, contact, median) and, over the folders, each strategy's
-paired ratio to random (geometric mean over seeds, bootstrap CI, as the grid's report).
-``--out`` keeps the rows as CSV. Usage::
+Fit 0 of each encoding uses the same seeds, data and settings; with no angle it reproduces
+the kept fit exactly (tested). With an angle the first layer is one input wider per angle, so
+the seeded initial weights differ too: a pair differs in the encoding *and* the fit's starting
+point, and ``--fits`` measures how much the latter moves a score. It prints each fit's
+``mse_1step`` (whole set, free, contact, median), each job's spread over its angle fits, and,
+per task over the folders, each strategy's paired ratio to random from fit 0 (geometric mean
+over seeds, bootstrap CI, as the grid's report). ``--jobs`` limits the jobs (``oracle`` for
+the oracle reference); ``--out`` keeps the rows as CSV. Usage::
 
     python benchmarks/angle_rescore.py runs/grid-v2/HalfCheetah-v5_env_s{0,1,2} --angle-obs 1
     python benchmarks/angle_rescore.py --rows benchmarks/results/angle_rescore/HalfCheetah-v5.csv
@@ -36,7 +40,7 @@ from harness import pin_threads
 from advex.analysis.statistics import paired_ratio
 from advex.engine import run_files
 from advex.engine.coverage_set import CoverageSet
-from advex.engine.evaluation import evaluate_fits, score_models
+from advex.engine.evaluation import fit_models, score_models
 from advex.engine.experiment import ExperimentConfig
 from advex.engine.metrics import SupportBox
 from advex.engine.references import oracle_batch, oracle_rows
@@ -63,8 +67,10 @@ def job_data(folder: Path, job: str, seed: int, oracle_budget: int
     return run_files.final_buffer(folder, job, seed)
 
 
-def folder_rows(folder: Path, angle_obs: list[int]) -> list[dict[str, object]]:
-    """``raw`` and ``angles`` rows of every job of ``folder`` with a kept final fit."""
+def folder_rows(folder: Path, angle_obs: list[int], fits: int = 1,
+                jobs: list[str] | None = None) -> list[dict[str, object]]:
+    """``raw`` (the kept fit) and ``angles`` (``fits`` fresh fits) rows of every job of
+    ``folder`` (or of ``jobs``) with a kept final fit."""
     cfg = ExperimentConfig.from_dict(json.loads((folder / "config.json").read_text()))
     if len(cfg.seeds) != 1:
         raise SystemExit(f"{folder}: holds seeds {cfg.seeds}; give one folder per seed")
@@ -73,39 +79,53 @@ def folder_rows(folder: Path, angle_obs: list[int]) -> list[dict[str, object]]:
     if coverage is None:
         raise SystemExit(f"{folder}: no coverage set for seed {seed}")
     evaluation = cfg.evaluation_config("cpu")
-    angled = replace(evaluation, fit_seeds=1,
+    angled = replace(evaluation, fit_seeds=fits,
                      model_config={**evaluation.model_config, "angle_obs": angle_obs})
     rows: list[dict[str, object]] = []
-    for job in [*cfg.strategies, ORACLE]:
+    for job in [j for j in [*cfg.strategies, ORACLE] if jobs is None or j in jobs]:
         kept = run_files.final_model(folder, "references" if job == ORACLE else job, seed)
         data = job_data(folder, job, seed, cfg.steps)
         if kept is None or data is None:
             print(f"{folder.name}: {job} has no kept final fit or data, left out")
             continue
         batch = data.batch() if isinstance(data, ReplayBuffer) else data
-        raw = score_models([kept], coverage, SupportBox.of(batch.obs, batch.act))
-        angles, _ = evaluate_fits(data, coverage, angled, seed)
-        for encoding, scores in (("raw", raw), ("angles", angles)):
-            rows.append({"folder": folder.name, "seed": seed, "strategy": job,
-                         "encoding": encoding,
+        support = SupportBox.of(batch.obs, batch.act)
+        report = fit_models(angled.model, coverage.obs_dim, coverage.act_dim,
+                            angled.model_config, data, angled, seed)
+        scored = [("raw", 0, kept)] + [("angles", f, m) for f, m in enumerate(report.models)]
+        for encoding, fit, model in scored:
+            scores = score_models([model], coverage, support)
+            rows.append({"task": cfg.task, "folder": folder.name, "seed": seed,
+                         "strategy": job, "encoding": encoding, "fit": fit,
                          **{m: scores[m].value for m in METRICS if m in scores}})
-        print(f"{folder.name}: {job:16s} raw {raw['mse_1step'].value:8.4f}  angles "
-              f"{angles['mse_1step'].value:8.4f}", flush=True)
+        angle_scores = ", ".join(f"{row['mse_1step']:.4f}" for row in rows[-fits:])
+        print(f"{folder.name}: {job:16s} raw {rows[-len(scored)]['mse_1step']:8.4f}  angles "
+              f"{angle_scores}", flush=True)
     return rows
 
 
 def paired_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """Per encoding, strategy and metric: the strategy's value over random's on the same seed,
-    as the grid aggregates it (:func:`advex.analysis.statistics.paired_ratio`: geometric mean
-    over seeds, percentile bootstrap 95 % CI)."""
+    """Per task, encoding, strategy and metric, from each job's fit 0: the strategy's value
+    over random's on the same seed, as the grid aggregates it
+    (:func:`advex.analysis.statistics.paired_ratio`: geometric mean over seeds, percentile
+    bootstrap 95 % CI). A (task, encoding, strategy, seed) given twice is refused."""
+    first = table[table["fit"] == 0] if "fit" in table else table
+    if "task" not in first:
+        first = first.assign(task="")
+    key = ["task", "encoding", "strategy", "seed"]
+    if first.duplicated(key).any():
+        twice = first[first.duplicated(key, keep=False)][key].drop_duplicates()
+        raise SystemExit(f"rows given twice (one row per task, encoding, strategy, seed): "
+                         f"{twice.to_dict('records')}")
     out = []
-    for (encoding, strategy), rows in table.groupby(["encoding", "strategy"]):
-        random = table[(table.encoding == encoding) & (table.strategy == "random")]
-        for metric in (m for m in METRICS if m in table):
+    for (task, encoding, strategy), rows in first.groupby(["task", "encoding", "strategy"]):
+        random = first[(first.task == task) & (first.encoding == encoding)
+                       & (first.strategy == "random")]
+        for metric in (m for m in METRICS if m in first):
             estimate = paired_ratio(rows.set_index("seed")[metric],
                                     random.set_index("seed")[metric])
-            out.append({"encoding": encoding, "strategy": strategy, "metric": metric,
-                        "seeds": int(estimate.per_seed.notna().sum()),
+            out.append({"task": task, "encoding": encoding, "strategy": strategy,
+                        "metric": metric, "seeds": int(estimate.per_seed.notna().sum()),
                         "ratio": estimate.value, "ci_low": estimate.ci_low,
                         "ci_high": estimate.ci_high})
     return pd.DataFrame(out)
@@ -117,6 +137,9 @@ def main() -> None:
     parser.add_argument("--angle-obs", type=int, nargs="+",
                         help="observation indices holding an angle (HalfCheetah-v5: 1)")
     parser.add_argument("--out", type=Path, help="CSV of every fit's scores")
+    parser.add_argument("--fits", type=int, default=1,
+                        help="angle fits per job (fit 0 is paired with the kept fit)")
+    parser.add_argument("--jobs", nargs="+", help="only these jobs (strategies, oracle)")
     parser.add_argument("--rows", type=Path, nargs="+",
                         help="instead of fitting: summarise CSVs an earlier --out wrote")
     parser.add_argument("--threads", type=int, default=1,
@@ -127,6 +150,8 @@ def main() -> None:
         raise SystemExit("give run folders (with --angle-obs) or --rows CSVs, not both")
     if args.runs and not args.angle_obs:
         raise SystemExit("--angle-obs is required with run folders")
+    if args.fits < 1:
+        raise SystemExit(f"--fits must be >= 1, got {args.fits}")
     for path in [*args.runs, *(args.rows or [])]:
         if args.runs and not (path / "config.json").is_file():
             raise SystemExit(f"{path}: not a comparison folder (no config.json)")
@@ -137,17 +162,24 @@ def main() -> None:
     else:
         pin_threads(args.threads)
         table = pd.DataFrame([row for folder in args.runs
-                              for row in folder_rows(folder, args.angle_obs)])
+                              for row in folder_rows(folder, args.angle_obs, args.fits,
+                                                     args.jobs)])
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-        print("\npaired ratio to random (geometric mean over seeds [95 % bootstrap CI]):")
+        if "fit" in table and table["fit"].max() > 0:
+            spread = table[table.encoding == "angles"].groupby(["folder", "strategy"])
+            print("\nangle fits per job: mean, sd, min, max of mse_1step")
+            print(spread["mse_1step"].agg(["count", "mean", "std", "min", "max"]).to_string(
+                float_format=lambda x: f"{x:.4g}"))
+        print("\npaired ratio to random, fit 0 (geometric mean over seeds [95 % bootstrap CI]):")
         ratios = paired_ratios(table)
         ratios["ratio"] = [f"{r:.3g} [{lo:.3g}, {hi:.3g}]" for r, lo, hi
                            in zip(ratios.ratio, ratios.ci_low, ratios.ci_high, strict=True)]
-        print(ratios.pivot(index=["encoding", "strategy"], columns="metric", values="ratio")
+        print(ratios.pivot(index=["task", "encoding", "strategy"], columns="metric",
+                           values="ratio")
               .to_string())
 
 

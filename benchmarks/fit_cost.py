@@ -32,9 +32,10 @@ from advex.envs import get_task
 from advex.models.factory import config_from_dict
 
 
-def macs_per_row(obs_dim: int, act_dim: int, hidden: list[int]) -> int:
-    """Multiply-adds of one forward pass of an MLP ``[s, a] -> delta s`` for one row."""
-    sizes = [obs_dim + act_dim, *hidden, obs_dim]
+def macs_per_row(obs_dim: int, act_dim: int, hidden: list[int], angles: int = 0) -> int:
+    """Multiply-adds of one forward pass of an MLP ``[s, a] -> delta s`` for one row (each of
+    ``angles`` angle observations is one input more: it enters as sin and cos)."""
+    sizes = [obs_dim + act_dim + angles, *hidden, obs_dim]
     return sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
 
 
@@ -47,7 +48,8 @@ def fit_work(folder: Path) -> pd.DataFrame:
                          "counts the work of the default 'mlp' only")
     task = get_task(config["task"])
     model = config_from_dict(evaluation.model, {**evaluation.model_config, "seed": 0})
-    macs = macs_per_row(task.obs_dim, task.act_dim, list(model.hidden_sizes))
+    macs = macs_per_row(task.obs_dim, task.act_dim, list(model.hidden_sizes),
+                        len(getattr(model, "angle_obs", ())))
     results = pd.read_csv(folder / "results.csv")
     rows = []
     for strategy, points in results[results.metric == "fit_epochs"].groupby("strategy"):

@@ -56,8 +56,8 @@ class EvaluationConfig:
     fit_seeds: ``F`` fresh fits per point. points: ``"every"`` round, or ``"log"``: after
     rounds 1, 2, 4, 8, ... and the last; ``extra_points``: env-step counts scored as well (the
     round that reaches each). model / model_config: the evaluation model's kind and
-    architecture (:func:`advex.models.make_model`; independent of the online model); a
-    model_config without ``hidden_sizes`` gets :data:`EVALUATION_MLP_SIZES`.
+    architecture (:func:`advex.models.make_model`; independent of the online model); an
+    ``"mlp"`` model_config without ``hidden_sizes`` gets :data:`EVALUATION_MLP_SIZES`.
 
     The stopping rule (measured: ``benchmarks/stopping_rule.py``, docs/benchmarks.md): a fit
     stops after ``patience_steps`` gradient steps (at least ``patience`` epochs) without a
@@ -89,8 +89,8 @@ class EvaluationConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if "hidden_sizes" not in self.model_config:
-            # A model_config naming other fields only ({"angle_obs": [1]}) keeps the
+        if self.model == "mlp" and "hidden_sizes" not in self.model_config:
+            # An MLP model_config naming other fields only ({"angle_obs": [1]}) keeps the
             # evaluation's hidden sizes, instead of silently falling back to the model
             # class's own (a 200 x 4 MLP, another yardstick).
             object.__setattr__(self, "model_config", {

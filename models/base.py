@@ -81,9 +81,14 @@ def checked_angle_obs(owner: str, angle_obs: Any) -> tuple[int, ...]:
     """``angle_obs`` (observation indices that hold an angle) as a sorted tuple of distinct
     ints >= 0; ``owner`` (the config class name) starts the error message. Whether each index
     is below the model's ``obs_dim`` is checked when the model is built."""
-    indices = tuple(sorted(int(i) for i in angle_obs))
-    if len(set(indices)) != len(indices) or (indices and indices[0] < 0):
-        raise ValueError(f"{owner}: angle_obs must be distinct ints >= 0, got {tuple(angle_obs)}")
+    listed = isinstance(angle_obs, list | tuple)
+    given = tuple(angle_obs) if listed else ()
+    integral = listed and all(
+        isinstance(i, int | np.integer) and not isinstance(i, bool) for i in given)
+    indices = tuple(sorted(int(i) for i in given)) if integral else ()
+    if not integral or len(set(indices)) != len(indices) or (indices and indices[0] < 0):
+        raise ValueError(f"{owner}: angle_obs must be a list of distinct ints >= 0, got "
+                         f"{angle_obs!r}")
     return indices
 
 
@@ -175,7 +180,7 @@ class TransitionModel(abc.ABC, nn.Module):
 
     @abc.abstractmethod
     def _member_outputs(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised inputs ``B x (O+A)`` (shared by all members) or ``M x B x (O+A)`` (one
+        """Normalised inputs ``B x I`` (shared by all members) or ``M x B x I`` (one
         minibatch per member) -> normalised delta ``(mean, var)``, each ``M x B x O``."""
 
     @abc.abstractmethod

@@ -84,7 +84,7 @@ class CGANModel(TransitionModel):
         def init(weight: torch.Tensor, fan_in: int, last: bool) -> None:
             init_weight_(weight, fan_in, generator)
 
-        inputs = obs_dim + act_dim
+        inputs = self.input_dim
         self.generator = build_mlp([inputs + config.noise_dim, *config.hidden_sizes, obs_dim],
                                    config.activation, init)
         self.discriminator = build_mlp(
@@ -100,7 +100,7 @@ class CGANModel(TransitionModel):
         return 1
 
     def samples(self, x_norm: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """``G`` at every noise row: ``x_norm`` ``B x (O+A)``, ``noise`` ``K x Z`` ->
+        """``G`` at every noise row: ``x_norm`` ``B x I``, ``noise`` ``K x Z`` ->
         normalised deltas ``K x B x O``."""
         k, b = noise.shape[0], x_norm.shape[0]
         joint = torch.cat([x_norm.expand(k, b, -1),

@@ -261,7 +261,7 @@ class EnsembleModel(TransitionModel):
         return self._gathered[1]
 
     def forward_logvar(self, x_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised input ``B x (O+A)`` or ``E x B x (O+A)`` -> ``(mean, logvar)``, each
+        """Normalised input ``B x I`` or ``E x B x I`` -> ``(mean, logvar)``, each
         ``E x B x O``, log-variance soft-bounded to ``[min_logvar, max_logvar]`` (each group's
         own bounds: they broadcast against ``G x E/G x B x O``)."""
         h = x_norm
@@ -291,7 +291,7 @@ class EnsembleModel(TransitionModel):
     def train_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Gaussian NLL (up to constants) per member, mean over rows and dims, summed over
         members, plus the log-variance bound penalty (summed over groups' bounds). Normalised
-        ``E x b x (O+A)`` inputs and ``E x b x O`` targets."""
+        ``E x b x I`` inputs and ``E x b x O`` targets."""
         mean, logvar = self.forward_logvar(inputs)
         nll = summed_member_nll(mean, logvar, targets)
         bound_penalty = self.max_logvar.sum() - self.min_logvar.sum()

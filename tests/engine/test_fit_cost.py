@@ -15,6 +15,7 @@ fit_cost = load_benchmark("fit_cost")
 def test_macs_per_row_counts_every_layer() -> None:
     # 5 -> 128 -> 128 -> 4: 5*128 + 128*128 + 128*4
     assert fit_cost.macs_per_row(4, 1, [128, 128]) == 640 + 16384 + 512
+    assert fit_cost.macs_per_row(4, 1, [128, 128], angles=1) == 768 + 16384 + 512
 
 
 def test_fit_work_counts_steps_and_flops_per_job(tmp_path: Path) -> None:

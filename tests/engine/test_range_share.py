@@ -13,7 +13,7 @@ from tiny_experiment import tiny_config
 
 from advex.engine import run_files
 from advex.engine.compare import run_compare
-from advex.engine.metrics import normalised_sq_error, predict_batched
+from advex.engine.metrics import evaluate_model, normalised_sq_error, predict_batched
 
 range_share = load_benchmark("range_share")
 
@@ -55,6 +55,9 @@ def test_folder_rows_score_the_kept_fit_against_its_buffer(finished: Path) -> No
     mean, _ = predict_batched(model, obs, act, 4096)
     errors = normalised_sq_error(mean, next_obs.astype(np.float64), coverage.delta_scale())
     assert row["mse"] == pytest.approx(errors.mean(), rel=1e-9)
+    # the yardstick's own score of the same fit
+    assert row["mse"] == pytest.approx(
+        evaluate_model(model, coverage, rollouts=False)["mse_1step"], rel=1e-9)
     outside = (obs[:, 1] < angle.min()) | (obs[:, 1] > angle.max())
     assert row["outside_frac"] == pytest.approx(outside.mean())
     if outside.any() and (~outside).any():  # the means recombine into the whole

@@ -88,17 +88,20 @@ def test_the_file_keeps_the_angles_and_old_files_have_none(tmp_path: Path) -> No
 
 
 def test_bad_angle_indices_are_one_line() -> None:
-    with pytest.raises(ValueError, match="MLPConfig: angle_obs must be distinct ints >= 0"):
+    with pytest.raises(ValueError, match="MLPConfig: angle_obs must be a list of distinct"):
         MLPConfig(angle_obs=(1, 1))
-    with pytest.raises(ValueError, match="EnsembleConfig: angle_obs must be distinct ints"):
+    with pytest.raises(ValueError, match="EnsembleConfig: angle_obs must be a list of distinct"):
         make_model("ensemble", 2, 1, {"angle_obs": [-1]})
+    for bad in ([1.5], [True], 1):  # a float, a bool, a bare int
+        with pytest.raises(ValueError, match=r"angle_obs must be a list of distinct ints >= 0"):
+            MLPConfig(angle_obs=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"MLPModel: angle_obs \(2,\) must be below obs_dim=2"):
         make_model("mlp", 2, 1, {"angle_obs": [2]})
 
 
 def test_stacked_evaluation_fits_keep_the_angles() -> None:
     """The evaluation's ensembles train as one stacked kernel and come back unstacked; each
-    keeps the angle inputs and matches its group of the stack."""
+    keeps the angle inputs (and is periodic in the angle)."""
     from advex.engine.evaluation import EvaluationConfig, fit_models
 
     config = EvaluationConfig(fit_seeds=2, max_epochs=2, patience=1, model="ensemble",
