@@ -43,9 +43,8 @@ from advex.engine.coverage_set import CoverageSet
 from advex.engine.evaluation import fit_models, score_models
 from advex.engine.experiment import ExperimentConfig
 from advex.engine.metrics import SupportBox
-from advex.engine.references import oracle_batch, oracle_rows
+from advex.engine.references import oracle_batch, run_oracle_rows
 from advex.exploration.buffer import ReplayBuffer
-from advex.seeding import derive_seed
 from advex.types import TransitionBatch
 
 METRICS = ("mse_1step", "mse_1step@free", "mse_1step@contact", "mse_1step_median")
@@ -62,8 +61,7 @@ def job_data(folder: Path, job: str, seed: int, oracle_budget: int
         if not path.is_file():
             return None
         oracle = CoverageSet.load(path)
-        return oracle_batch(oracle, oracle_rows(oracle, oracle_budget,
-                                                derive_seed(seed, "oracle")))
+        return oracle_batch(oracle, run_oracle_rows(oracle, oracle_budget, seed))
     return run_files.final_buffer(folder, job, seed)
 
 
@@ -152,10 +150,11 @@ def main() -> None:
         raise SystemExit("--angle-obs is required with run folders")
     if args.fits < 1:
         raise SystemExit(f"--fits must be >= 1, got {args.fits}")
-    for path in [*args.runs, *(args.rows or [])]:
-        if args.runs and not (path / "config.json").is_file():
-            raise SystemExit(f"{path}: not a comparison folder (no config.json)")
-        if args.rows and not path.is_file():
+    for folder in args.runs:
+        if not (folder / "config.json").is_file():
+            raise SystemExit(f"{folder}: not a comparison folder (no config.json)")
+    for path in args.rows or []:
+        if not path.is_file():
             raise SystemExit(f"{path}: no such file")
     if args.rows:
         table = pd.concat([pd.read_csv(path) for path in args.rows], ignore_index=True)

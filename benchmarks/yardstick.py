@@ -34,7 +34,7 @@ from advex.engine.checkpoint import Checkpointer
 from advex.engine.coverage import CoverageSet
 from advex.engine.evaluation import EvaluationConfig, evaluate_data, fit_models, score_models
 from advex.engine.experiment import ExperimentConfig
-from advex.engine.references import no_change_scores, oracle_batch, oracle_rows, ridge_scores
+from advex.engine.references import no_change_scores, oracle_batch, ridge_scores, run_oracle_rows
 from advex.envs import check_episode_mode
 from advex.exploration.collect import collect
 from advex.seeding import derive_seed
@@ -104,7 +104,7 @@ def main() -> None:
     oracle_path = args.run / "coverage" / f"oracle_seed{args.seed}.npz"
     if oracle_path.exists() and "v2" in chosen:
         oracle = CoverageSet.load(oracle_path)
-        data = oracle_batch(oracle, oracle_rows(oracle, budget, derive_seed(args.seed, "oracle")))
+        data = oracle_batch(oracle, run_oracle_rows(oracle, budget, args.seed))
         references["oracle (v2)"] = evaluate_data(data, coverage, chosen["v2"], args.seed)
     for name, scores in references.items():
         s = scores["mse_1step"]

@@ -39,8 +39,8 @@ from advex.engine.evaluation import (
 from advex.engine.references import (
     no_change_scores,
     oracle_batch,
-    oracle_rows,
     ridge_scores,
+    run_oracle_rows,
 )
 from advex.engine.results import REFERENCE_NAMES, write_job_rows
 from advex.engine.run_files import FINAL_MODEL_FILE
@@ -424,7 +424,7 @@ class _ReferencesJob(_RoundJob):
         if "oracle" in references:
             assert self.oracle is not None
             # Nested draws: each budget's rows extend the previous budget's.
-            rows = oracle_rows(self.oracle, len(random_data), derive_seed(self.seed, "oracle"))
+            rows = run_oracle_rows(self.oracle, len(random_data), self.seed)
             scores["oracle"], fits = evaluate_fits(
                 oracle_batch(self.oracle, rows), self.coverage, self.eval_cfg, self.seed,
                 contact_frac=float(self.oracle.row_contacts()[rows].mean()),

@@ -27,6 +27,7 @@ from advex.engine.coverage_set import CoverageSet
 from advex.engine.evaluation import Score, score_models
 from advex.engine.metrics import SupportBox
 from advex.models.normalizer import clip_standardised
+from advex.seeding import derive_seed
 from advex.types import TransitionBatch
 
 
@@ -102,6 +103,12 @@ def oracle_rows(oracle: CoverageSet, n: int, seed: int) -> np.ndarray:
             f"oracle coverage set holds {len(oracle)} transitions, the budget needs {n}"
         )
     return np.random.default_rng(seed).permutation(len(oracle))[:n]
+
+
+def run_oracle_rows(oracle: CoverageSet, n: int, run_seed: int) -> np.ndarray:
+    """The :func:`oracle_rows` a comparison's run seed ``run_seed`` draws for an ``n``-step
+    budget: the seed derivation lives here, so scripts that refit the oracle get its rows."""
+    return oracle_rows(oracle, n, derive_seed(run_seed, "oracle"))
 
 
 def oracle_batch(oracle: CoverageSet, rows: np.ndarray) -> TransitionBatch:
