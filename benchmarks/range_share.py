@@ -63,6 +63,7 @@ def folder_rows(folder: Path, dim: int) -> list[dict[str, object]]:
             raise SystemExit(f"--dim {dim}: {coverage.task} has {coverage.obs_dim} "
                              "observation coordinates")
         obs, act, next_obs = coverage.transitions()
+        target, scale = next_obs.astype(np.float64), coverage.delta_scale()  # once a seed
         for job in run_files.job_names(folder, seed):
             if job == "references":
                 continue  # its kept fit is the oracle's, not fitted on the job's buffer
@@ -72,8 +73,7 @@ def folder_rows(folder: Path, dim: int) -> list[dict[str, object]]:
                 continue  # a job still running has no final fit yet
             held = buffer.batch().obs[:, dim]
             mean, _ = predict_batched(model, obs, act, 4096)
-            errors = normalised_sq_error(mean, next_obs.astype(np.float64),
-                                         coverage.delta_scale())
+            errors = normalised_sq_error(mean, target, scale)
             low, high = float(held.min()), float(held.max())
             rows.append({"folder": folder.name, "seed": seed, "strategy": job,
                          "range": f"[{low:.2f}, {high:.2f}]",
