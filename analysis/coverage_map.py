@@ -21,7 +21,6 @@ import numpy as np  # noqa: E402
 from advex.analysis.summary import strategy_order  # noqa: E402
 from advex.atomic_io import atomic_write  # noqa: E402
 from advex.engine import run_files  # noqa: E402
-from advex.engine.compare import REFERENCES_JOB  # noqa: E402
 
 #: Points drawn per panel at most (a 30 000-step buffer as a scatter is one blot and slow).
 MAX_POINTS = 4000
@@ -98,7 +97,7 @@ def plot_coverage_maps(
         return None
     seed, coverage = found
     # the references job's buffer is its ridge reference's random data, not a strategy's
-    strategies = [s for s in run_files.job_names(out, seed) if s != REFERENCES_JOB]
+    strategies = [s for s in run_files.job_names(out, seed) if s != run_files.REFERENCES_JOB]
     buffers = {
         s: b for s in strategy_order(strategies)
         if (b := run_files.final_buffer(out, s, seed, skipped)) is not None

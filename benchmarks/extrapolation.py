@@ -48,20 +48,13 @@ def folder_rows(folder: Path, alpha: float) -> list[dict[str, object]]:
     """Two rows (``mlp``, ``ridge``) per (seed, strategy) of ``folder`` with a kept final
     fit and a buffer."""
     rows: list[dict[str, object]] = []
-    for path in sorted(folder.glob("coverage/seed*.npz")):
-        seed = int(path.stem.removeprefix("seed"))
+    for seed in run_files.coverage_seeds(folder):
         coverage = run_files.coverage_set(folder, seed)
         if coverage is None:
             continue
         obs, act, next_obs = coverage.transitions()
         target, scale = next_obs.astype(np.float64), coverage.delta_scale()
-        for job in run_files.job_names(folder, seed):
-            if job == "references":
-                continue  # its kept fit is the oracle's, not fitted on a buffer of its own
-            model = run_files.final_model(folder, job, seed)
-            buffer = run_files.final_buffer(folder, job, seed)
-            if model is None or buffer is None:
-                continue  # a job still running has no final fit yet
+        for job, model, buffer in run_files.strategy_fits(folder, seed):
             batch = buffer.batch()
             ridge = RidgeModel(coverage.obs_dim, coverage.act_dim, alpha).fit(batch)
             for name, fitted in (("mlp", model), ("ridge", ridge)):

@@ -126,7 +126,7 @@ def main() -> None:
                     device=args.device, max_hours=args.max_hours,
                     trust_run_folder=args.trust_run_folder, progress=False)
 
-    def kept_hook(kept: Path, name: str, hours: float) -> None:
+    def kept_hook(name: str, hours: float) -> None:
         if args.commit:
             commit(kept_root, f"benchmarks/results/{args.name}: {name} ({hours:.2f} h wall)")
 
@@ -166,12 +166,12 @@ def run_grid(
     runs_root: Path,
     kept_root: Path,
     run: Callable[[ExperimentConfig, Path], None],
-    kept_hook: Callable[[Path, str, float], None],
+    kept_hook: Callable[[str, float], None],
     stop_file: Path | None = None,
 ) -> list[str]:
     """Run each ``(name, cfg)`` into ``runs_root/name`` with ``run`` and keep its small files
-    in ``kept_root/name`` (the grid report rebuilt after each), then call ``kept_hook(kept,
-    name, hours)``. Skips a run kept before and one whose folder another process holds; stops
+    in ``kept_root/name`` (the grid report rebuilt after each), then call ``kept_hook(name,
+    hours)``. Skips a run kept before and one whose folder another process holds; stops
     before the next run once ``stop_file`` exists. Returns the names this call kept."""
     done = []
     for name, cfg in runs:
@@ -196,7 +196,7 @@ def run_grid(
             shutil.copy2(out / file, kept / file)
         print(write_grid_report([kept_root], kept_root), flush=True)
         print(f"{name}: {hours:.2f} h wall; kept in {kept}", flush=True)
-        kept_hook(kept, name, hours)
+        kept_hook(name, hours)
         done.append(name)
     return done
 

@@ -54,8 +54,7 @@ def range_split(errors: np.ndarray, coordinate: np.ndarray, low: float, high: fl
 def folder_rows(folder: Path, dim: int) -> list[dict[str, object]]:
     """One row per (seed, strategy) of ``folder`` that kept a final fit and a buffer."""
     rows: list[dict[str, object]] = []
-    for path in sorted(folder.glob("coverage/seed*.npz")):
-        seed = int(path.stem.removeprefix("seed"))
+    for seed in run_files.coverage_seeds(folder):
         coverage = run_files.coverage_set(folder, seed)
         if coverage is None:
             continue
@@ -64,13 +63,7 @@ def folder_rows(folder: Path, dim: int) -> list[dict[str, object]]:
                              "observation coordinates")
         obs, act, next_obs = coverage.transitions()
         target, scale = next_obs.astype(np.float64), coverage.delta_scale()  # once a seed
-        for job in run_files.job_names(folder, seed):
-            if job == "references":
-                continue  # its kept fit is the oracle's, not fitted on the job's buffer
-            model = run_files.final_model(folder, job, seed)
-            buffer = run_files.final_buffer(folder, job, seed)
-            if model is None or buffer is None:
-                continue  # a job still running has no final fit yet
+        for job, model, buffer in run_files.strategy_fits(folder, seed):
             held = buffer.batch().obs[:, dim]
             mean, _ = predict_batched(model, obs, act, 4096)
             errors = normalised_sq_error(mean, target, scale)

@@ -42,6 +42,7 @@ from advex.engine.coverage import CoverageSet, load_or_build_coverage
 from advex.engine.experiment import ExperimentConfig, run_references, run_single
 from advex.engine.references import oracle_starts
 from advex.engine.results import save_results, validate_results
+from advex.engine.run_files import REFERENCES_JOB
 from advex.envs import TaskSpec, register_task, registered_tasks
 from advex.exploration.strategy import (
     UntrustedRunFolderError,
@@ -54,9 +55,6 @@ from advex.worker_lifetime import exit_with_parent
 
 Backend = Literal["process", "ray", "serial"]
 
-
-#: The job name of a seed's reference rows (not a strategy name).
-REFERENCES_JOB = "references"
 
 
 @dataclass(frozen=True)

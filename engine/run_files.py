@@ -16,6 +16,8 @@ from advex.models import TransitionModel
 
 #: The evaluation fit each job keeps from its last point (written by the experiment loop).
 FINAL_MODEL_FILE = "final_model.pt"
+#: The job name of a seed's reference rows (not a strategy name).
+REFERENCES_JOB = "references"
 
 
 def job_dir(out: Path, job: str, seed: int) -> Path:
@@ -29,12 +31,17 @@ def seed_and_coverage(
     """``seed`` (default: the smallest run seed with a coverage set in ``out``) and its
     coverage set, or ``None`` when the folder holds none (or it does not read)."""
     if seed is None:
-        seeds = sorted(int(p.stem.removeprefix("seed")) for p in out.glob("coverage/seed*.npz"))
+        seeds = coverage_seeds(out)
         if not seeds:
             return None
         seed = seeds[0]
     coverage = coverage_set(out, seed, skipped)
     return None if coverage is None else (seed, coverage)
+
+
+def coverage_seeds(out: Path) -> list[int]:
+    """The run seeds with a coverage set file in ``out``, ascending."""
+    return sorted(int(p.stem.removeprefix("seed")) for p in Path(out).glob("coverage/seed*.npz"))
 
 
 def job_names(out: Path, seed: int) -> list[str]:
@@ -83,3 +90,17 @@ def final_model(
     except (ValueError, OSError) as error:
         _unreadable(skipped, path, error)
         return None
+
+
+def strategy_fits(out: Path, seed: int) -> list[tuple[str, TransitionModel, ReplayBuffer]]:
+    """``(job, final fit, final buffer)`` of run seed ``seed``'s strategy jobs that kept both,
+    by job name. The ``references`` job is left out (its kept fit is the oracle's, not fitted
+    on a buffer of its own), and so is a job still running (no final fit yet)."""
+    fits = []
+    for job in job_names(out, seed):
+        if job == REFERENCES_JOB:
+            continue
+        model, buffer = final_model(out, job, seed), final_buffer(out, job, seed)
+        if model is not None and buffer is not None:
+            fits.append((job, model, buffer))
+    return fits

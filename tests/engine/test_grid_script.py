@@ -52,7 +52,7 @@ def _copy_committed(cfg: ExperimentConfig, out: Path) -> None:
 def test_keeps_each_seed_skips_busy_and_done_and_stops_on_the_stop_file(tmp_path: Path) -> None:
     runs_root, kept_root, stop = tmp_path / "runs", tmp_path / "kept", tmp_path / "STOP"
     hooked: list[str] = []
-    keep = lambda kept, name, hours: hooked.append(name)  # noqa: E731
+    keep = lambda name, hours: hooked.append(name)  # noqa: E731
 
     def run(cfg: ExperimentConfig, out: Path) -> None:
         if cfg.seeds == [1]:
