@@ -158,6 +158,8 @@ def test_compare_resume_reuses_the_saved_config(tmp_path: Path) -> None:
                 "round_steps": 100,
                 "model_config": {"num_members": 2, "num_elites": 1, "hidden_sizes": [16]},
                 "train": {"max_epochs": 2},
+                # A short evaluation fit: the default fits to convergence (minutes here).
+                "evaluation": {"fit_seeds": 1, "max_epochs": 2, "patience": 1},
                 "coverage": {
                     "n_starts": 40,
                     "n_sb3_steps": 0,
