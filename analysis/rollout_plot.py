@@ -72,8 +72,9 @@ def plot_rollouts(
     seed, coverage = found
     jobs = run_files.job_names(out, seed)
     models = {
-        ("oracle" if job == "references" else job): model
-        for job in [*strategy_order([j for j in jobs if j != "references"]), "references"]
+        ("oracle" if job == run_files.REFERENCES_JOB else job): model
+        for job in [*strategy_order([j for j in jobs if j != run_files.REFERENCES_JOB]),
+                    run_files.REFERENCES_JOB]
         if job in jobs and (model := run_files.final_model(out, job, seed, skipped)) is not None
     }
     if not models:

@@ -81,7 +81,8 @@ def folder_rows(folder: Path, angle_obs: list[int], fits: int = 1,
                      model_config={**evaluation.model_config, "angle_obs": angle_obs})
     rows: list[dict[str, object]] = []
     for job in [j for j in [*cfg.strategies, ORACLE] if jobs is None or j in jobs]:
-        kept = run_files.final_model(folder, "references" if job == ORACLE else job, seed)
+        kept = run_files.final_model(folder, run_files.REFERENCES_JOB if job == ORACLE else job,
+                                      seed)
         data = job_data(folder, job, seed, cfg.steps)
         if kept is None or data is None:
             print(f"{folder.name}: {job} has no kept final fit or data, left out")

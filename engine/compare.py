@@ -56,7 +56,6 @@ from advex.worker_lifetime import exit_with_parent
 Backend = Literal["process", "ray", "serial"]
 
 
-
 @dataclass(frozen=True)
 class Job:
     strategy: str  # a strategy name, or REFERENCES_JOB

@@ -43,7 +43,7 @@ from advex.engine.references import (
     run_oracle_rows,
 )
 from advex.engine.results import REFERENCE_NAMES, write_job_rows
-from advex.engine.run_files import FINAL_MODEL_FILE
+from advex.engine.run_files import FINAL_MODEL_FILE, REFERENCES_JOB
 from advex.engine.run_log import RunLog
 from advex.envs import check_episode_mode, get_task
 from advex.exploration.buffer import CONTACT_COLUMN, ReplayBuffer, check_fits_in_memory
@@ -391,7 +391,7 @@ class _ReferencesJob(_RoundJob):
             raise ValueError("run_references: the oracle reference needs an oracle coverage set")
         self.cfg, self.seed, self.run_dir = cfg, seed, run_dir
         self.coverage, self.oracle = coverage, oracle
-        self.name, self.label = "references", f"references seed {seed}"
+        self.name, self.label = REFERENCES_JOB, f"{REFERENCES_JOB} seed {seed}"
         self.eval_cfg = cfg.evaluation_config(device)
         self.no_change: dict[str, Score] = {}
 
