@@ -7,6 +7,7 @@ naming it and why, so the report can say what it left out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from advex.engine.checkpoint import Checkpointer, CheckpointError
@@ -92,15 +93,14 @@ def final_model(
         return None
 
 
-def strategy_fits(out: Path, seed: int) -> list[tuple[str, TransitionModel, ReplayBuffer]]:
+def strategy_fits(out: Path, seed: int) -> Iterator[tuple[str, TransitionModel, ReplayBuffer]]:
     """``(job, final fit, final buffer)`` of run seed ``seed``'s strategy jobs that kept both,
-    by job name. The ``references`` job is left out (its kept fit is the oracle's, not fitted
-    on a buffer of its own), and so is a job still running (no final fit yet)."""
-    fits = []
+    by job name, loaded one job at a time (a large task's buffers need not all be in memory).
+    The ``references`` job is left out (its kept fit is the oracle's, not fitted on a buffer of
+    its own), and so is a job still running (no final fit yet)."""
     for job in job_names(out, seed):
         if job == REFERENCES_JOB:
             continue
         model, buffer = final_model(out, job, seed), final_buffer(out, job, seed)
         if model is not None and buffer is not None:
-            fits.append((job, model, buffer))
-    return fits
+            yield job, model, buffer
